@@ -1,0 +1,66 @@
+"""Square model x model matrices as CSV, in the SAT paper's release format.
+
+Format: the first header cell is empty, then the model names; then one row per
+model, the name first and then the values. `read_matrix` accepts any such file
+(the paper's own released 69 x 69 CSV included) and checks that it is square
+and that the header names equal the row names.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from archsim.errors import ArchsimError
+
+
+def write_matrix(path: str | Path, names: list[str], values: np.ndarray, *, digits: int = 6) -> Path:
+    """Write `values` (N x N) with `names` as header and first column; NaN is written empty."""
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(names), len(names)):
+        raise ValueError(f"matrix shape {values.shape} does not match {len(names)} names")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([""] + list(names))
+        for name, row in zip(names, values):
+            w.writerow([name] + ["" if math.isnan(v) else f"{v:.{digits}g}" for v in row])
+    tmp.replace(path)
+    return path
+
+
+def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """Read a matrix CSV; returns (names, N x N float array, empty cells as NaN)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchsimError(f"matrix file not found: {path}")
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if len(rows) < 2:
+        raise ArchsimError(f"{path}: expected a header row and at least one model row")
+    header = [c.strip() for c in rows[0][1:]]
+    names = [r[0].strip() for r in rows[1:]]
+    if header != names:
+        missing = sorted(set(header) ^ set(names))
+        raise ArchsimError(
+            f"{path}: header names and row names differ"
+            + (f" (not in both: {', '.join(missing[:10])})" if missing else " (same names, different order)")
+        )
+    values = np.full((len(names), len(names)), np.nan)
+    for i, r in enumerate(rows[1:]):
+        cells = r[1:]
+        if len(cells) != len(names):
+            raise ArchsimError(f"{path}: row {names[i]!r} has {len(cells)} values, expected {len(names)}")
+        for j, c in enumerate(cells):
+            c = c.strip()
+            if c:
+                try:
+                    values[i, j] = float(c)
+                except ValueError:
+                    raise ArchsimError(f"{path}: row {names[i]!r}, column {names[j]!r}: {c!r} is not a number") from None
+    return names, values
