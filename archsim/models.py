@@ -1,0 +1,120 @@
+"""Create timm models by name, load their weights, and identify them by content.
+
+`create_model(name, pretrained=..., checkpoint=..., **kwargs)` is timm's factory
+with archsim's checks in front of it:
+
+- `name` is any timm architecture, optionally with a pretrained tag
+  (`resnet50.a1_in1k`); an unknown name raises `ArchsimError` with close names.
+- `pretrained=True` loads timm's default weights for the name (or the tag in the
+  name); `pretrained="a1_in1k"` picks a tag. timm resolves them through the
+  Hugging Face hub cache, so an offline machine (`HF_HUB_OFFLINE=1`) with a
+  filled cache works and one without gets a clear error.
+- `checkpoint=PATH` loads a local file: safetensors, or a torch file read with
+  `torch.load(weights_only=True)` (never unpickling code). A checkpoint that does
+  not fit the model names the first mismatching key.
+
+A model's identity is `name@<sha256 of its weights>` (`model_identity`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from pathlib import Path
+
+import timm
+import torch
+from safetensors.torch import load_file
+from timm.models import split_model_name_tag
+
+from archsim.errors import ArchsimError
+
+
+def create_model(name: str, *, pretrained: bool | str = False, checkpoint: str | Path | None = None,
+                 **kwargs) -> torch.nn.Module:
+    """timm.create_model with clear errors; returns the model in eval mode on the CPU."""
+    arch, tag = split_model_name_tag(name)
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise ArchsimError(f"unknown timm model {name!r}{hint}")
+    if isinstance(pretrained, str):
+        if tag and tag != pretrained:
+            raise ArchsimError(f"model {name!r} names tag {tag!r} but pretrained asks for {pretrained!r}")
+        tag, pretrained = pretrained, True
+    full = f"{arch}.{tag}" if tag else arch
+    if tag and full not in timm.list_pretrained(f"{arch}.*"):
+        tags = [t.split(".", 1)[1] for t in timm.list_pretrained(f"{arch}.*")]
+        raise ArchsimError(f"timm has no pretrained tag {tag!r} for {arch!r}; tags: {', '.join(tags) or 'none'}")
+    if pretrained and checkpoint is not None:
+        raise ArchsimError(f"model {name!r}: give pretrained or checkpoint, not both")
+    try:
+        model = timm.create_model(full, pretrained=bool(pretrained), **kwargs)
+    except TypeError as e:
+        raise ArchsimError(f"model {name!r}: bad keyword argument ({e})") from None
+    except (OSError, RuntimeError, ValueError) as e:
+        if pretrained:
+            raise ArchsimError(
+                f"could not load pretrained weights for {full!r} ({type(e).__name__}: {e}). "
+                "Weights come from the Hugging Face hub cache; on an offline machine fill the cache "
+                "first or use checkpoint: PATH"
+            ) from None
+        raise ArchsimError(f"could not create {full!r}: {e}") from None
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint)
+    return model.eval()
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file, or of a torch file loaded with weights_only=True.
+
+    Torch files that wrap the weights (`{"state_dict": ...}` or `{"model": ...}`) are
+    unwrapped, and a DataParallel `module.` prefix is dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArchsimError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        return load_file(str(path), device="cpu")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors come in many types; all mean "not a safe weights file"
+        raise ArchsimError(f"cannot read checkpoint {path} as safetensors or weights-only torch file: {e}") from None
+    for key in ("state_dict", "model", "state_dict_ema"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ArchsimError(f"checkpoint {path} does not hold a dict of tensors")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def load_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
+    """Load `path` into `model` strictly; name the first key that is missing, extra or misshapen."""
+    state = read_state_dict(path)
+    expected = model.state_dict()
+    for key, value in expected.items():
+        if key not in state:
+            raise ArchsimError(f"checkpoint {path} does not fit the model: missing key {key!r}")
+        if state[key].shape != value.shape:
+            raise ArchsimError(f"checkpoint {path} does not fit the model: key {key!r} has shape "
+                               f"{tuple(state[key].shape)}, the model expects {tuple(value.shape)}")
+    extra = [k for k in state if k not in expected]
+    if extra:
+        raise ArchsimError(f"checkpoint {path} does not fit the model: unexpected key {extra[0]!r}")
+    model.load_state_dict(state, strict=True)
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """sha256 over the state dict: each key, dtype, shape and raw bytes, in key order."""
+    h = hashlib.sha256()
+    for key, t in sorted(model.state_dict().items()):
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def model_identity(name: str, model: torch.nn.Module) -> str:
+    """A model's identity: its name plus the first 16 hex digits of its weights hash."""
+    return f"{name}@{weights_hash(model)[:16]}"
