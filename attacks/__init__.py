@@ -1,0 +1,51 @@
+"""Adversarial attacks on pixel-space classifiers: native PGD and a torchattacks backend.
+
+`make_attack(model, config)` builds an attack from a plain dict, e.g.
+
+    {"backend": "native", "norm": "Linf", "eps": 4/255, "alpha": 1/255, "steps": 10,
+     "random_start": True, "seed": 0}
+    {"backend": "torchattacks", "name": "MIFGSM", "eps": 4/255, "alpha": 1/255, "steps": 10}
+
+`backend` defaults to "native", which supports only `name` "PGD" (the default)
+and the keys of `PGD`; the torchattacks backend passes every other key to the
+named torchattacks class. `seed` (default 0) seeds any randomness of the attack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from archsim.errors import ArchsimError
+from attacks.base import Attack
+from attacks.pgd import PGD
+from attacks.torchattacks_backend import TorchAttacksAttack
+
+__all__ = ["Attack", "PGD", "TorchAttacksAttack", "make_attack"]
+
+BACKENDS = ("native", "torchattacks")
+NATIVE_KEYS = ("norm", "eps", "alpha", "steps", "random_start")
+
+
+def make_attack(model, config: Mapping) -> Attack:
+    """The attack described by `config` (see the module docstring) on `model`."""
+    if not isinstance(config, Mapping):
+        raise ArchsimError(f"attack config must be a mapping, got {type(config).__name__}")
+    options = dict(config)
+    for key in options:
+        if not isinstance(key, str):
+            raise ArchsimError(f"attack config keys must be strings, got {key!r}")
+    backend = options.pop("backend", "native")
+    name = options.pop("name", "PGD")
+    seed = options.pop("seed", 0)
+    if backend == "torchattacks":
+        return TorchAttacksAttack(model, name, seed=seed, **options)
+    if backend != "native":
+        raise ArchsimError(f"unknown attack backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if name != "PGD":
+        raise ArchsimError(f"the native backend implements only PGD, got name {name!r}; "
+                           f"use backend 'torchattacks' for other attacks")
+    for key in options:
+        if key not in NATIVE_KEYS:
+            raise ArchsimError(f"unknown key {key!r} in native PGD attack config; allowed: "
+                               f"{', '.join(('backend', 'name', 'seed') + NATIVE_KEYS)}")
+    return PGD(model, seed=seed, **options)
