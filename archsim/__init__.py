@@ -1,0 +1,16 @@
+"""archsim: similarity of image-classifier architectures by adversarial attack transferability (SAT).
+
+The low-level entry point is `sat_matrix(models, images, labels, ...)`; the
+command line (`archsim sat --config FILE --out DIR`) wires configs, data and
+timm models to it.
+"""
+
+from archsim.errors import ArchsimError
+from archsim.models import create_model, model_identity, weights_hash
+from archsim.outcomes import SATResult
+from archsim.sat import sat_matrix
+from archsim.wrapper import PixelModel
+
+__all__ = ["ArchsimError", "PixelModel", "SATResult", "create_model", "model_identity", "sat_matrix",
+           "weights_hash"]
+__version__ = "0.1.0"

@@ -1,0 +1,133 @@
+"""SAT and transfer rates derived from per-image outcomes.
+
+The primary result of a SAT run is two arrays:
+
+- `clean_correct[m, i]`: model m classifies clean image i correctly (bool, N x n);
+- `adv_correct[s, t, i]`: model t classifies the adversarial image that source s
+  made from image i correctly (int8, N x N x n; -1 where it was not evaluated:
+  images outside X_st, which never enter a statistic).
+
+For a pair (A, B), X_AB = images both classify correctly on clean input, and
+err(A -> B) = |{x in X_AB : B(x_A) != y}|. Then
+
+    transfer[A, B] = err(A -> B) / |X_AB|                   (row = source, column = target)
+    SAT(A, B)      = ln( max(eps_s, 100 * (err(A->B) + err(B->A)) / (2 |X_AB|)) )
+
+natural log, symmetric by construction; the diagonal is ln(100 x white-box
+success rate). |X_AB| = 0 gives ln(eps_s) and a warning.
+
+Confidence interval: the 95% Wilson score interval of the pooled proportion
+(err(A->B) + err(B->A)) / (2 |X_AB|), treated as binomial with 2|X_AB| trials
+(the two directions share images, so this is an approximation), mapped through
+the same ln(max(eps_s, 100 p)).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import binomtest
+
+from archsim.matrix_csv import write_matrix
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; (nan, nan) when trials is 0."""
+    if trials == 0:
+        return math.nan, math.nan
+    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+@dataclass
+class SATResult:
+    """Per-image outcomes of a SAT run and the matrices derived from them."""
+
+    names: list[str]
+    clean_correct: np.ndarray  # (N, n) bool
+    adv_correct: np.ndarray  # (N, N, n) int8: 1 correct, 0 fooled, -1 not evaluated
+    eps_s: float
+    image_ids: list[str] | None = None
+    errors: np.ndarray = field(init=False)  # (N, N) err(A -> B) counts on X_AB
+    n_common: np.ndarray = field(init=False)  # (N, N) |X_AB|
+
+    def __post_init__(self):
+        clean = self.clean_correct.astype(bool)
+        common = clean[:, None, :] & clean[None, :, :]  # (N, N, n) X_AB
+        evaluated = self.adv_correct[common] >= 0
+        if not evaluated.all():
+            raise ValueError("adv_correct lacks outcomes for images in X_AB")
+        self.n_common = common.sum(-1)
+        self.errors = (common & (self.adv_correct == 0)).sum(-1)
+        empty = [(self.names[a], self.names[b]) for a, b in zip(*np.nonzero(self.n_common == 0)) if a <= b]
+        if empty:
+            warnings.warn(f"{len(empty)} pair(s) have no image both models classify correctly "
+                          f"(e.g. {empty[0]}); their SAT is ln(eps_s)", stacklevel=2)
+
+    @property
+    def transfer(self) -> np.ndarray:
+        """Directional success rates err(A -> B) / |X_AB| (NaN where |X_AB| = 0)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.n_common > 0, self.errors / np.maximum(self.n_common, 1), np.nan)
+
+    @property
+    def sat(self) -> np.ndarray:
+        """SAT matrix, natural log, as in the module docstring."""
+        pooled = self.errors + self.errors.T
+        rate = np.where(self.n_common > 0, pooled / (2 * np.maximum(self.n_common, 1)), 0.0)
+        return np.log(np.maximum(self.eps_s, 100.0 * rate))
+
+    @property
+    def clean_accuracy(self) -> np.ndarray:
+        return self.clean_correct.mean(axis=1)
+
+    def sat_interval(self, a: int, b: int) -> tuple[float, float]:
+        """95% Wilson interval of SAT(a, b), on the SAT (log) scale."""
+        n = int(self.n_common[a, b])
+        low, high = wilson_interval(int(self.errors[a, b] + self.errors[b, a]), 2 * n)
+        if n == 0:
+            return math.nan, math.nan
+        return math.log(max(self.eps_s, 100 * low)), math.log(max(self.eps_s, 100 * high))
+
+    def pairs(self) -> list[dict]:
+        """One row per unordered pair (a <= b): counts, SAT with its interval, both directions."""
+        rows, sat, transfer = [], self.sat, self.transfer
+        for a in range(len(self.names)):
+            for b in range(a, len(self.names)):
+                low, high = self.sat_interval(a, b)
+                rows.append({"a": self.names[a], "b": self.names[b], "n_common": int(self.n_common[a, b]),
+                             "sat": sat[a, b], "ci_low": low, "ci_high": high,
+                             "rate_a_to_b": transfer[a, b], "rate_b_to_a": transfer[b, a]})
+        return rows
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the SAT matrix in the SAT paper's release format."""
+        return write_matrix(path, self.names, self.sat)
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write sat.csv, transfer.csv, pairs.csv and clean_accuracy.csv into out_dir."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"sat": self.to_csv(out / "sat.csv"),
+                 "transfer": write_matrix(out / "transfer.csv", self.names, self.transfer)}
+        paths["pairs"] = _write_rows(out / "pairs.csv", self.pairs())
+        paths["clean_accuracy"] = _write_rows(out / "clean_accuracy.csv", [
+            {"model": n, "n_images": self.clean_correct.shape[1], "n_correct": int(c.sum()), "accuracy": c.mean()}
+            for n, c in zip(self.names, self.clean_correct)])
+        return paths
+
+
+def _write_rows(path: Path, rows: list[dict]) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    tmp.replace(path)
+    return path

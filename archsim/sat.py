@@ -1,0 +1,126 @@
+"""The SAT engine: N attacks plus N^2 forward-only evaluations.
+
+    sat_matrix(models, images, labels, *, eps=4/255, alpha=1/255, steps=10,
+               random_start=True, seed=0, eps_s=0.01, batch_size=64) -> SATResult
+
+1. Clean pass: every model classifies every image (inference mode, batched).
+2. For each source model s: attack only the images s classifies correctly (an
+   image s gets wrong can never enter X_s*), in batches; then every target t
+   classifies those adversarial images that t also gets right on clean input.
+   The adversarial images of s are dropped before the next source, so memory
+   does not grow with N.
+3. SAT, transfer rates and intervals derive from the per-image outcomes
+   (`archsim.outcomes.SATResult`).
+
+Attack batch b of every source uses the seed derived from (seed, b), so a run
+is reproducible for a given seed and batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from archsim.errors import ArchsimError
+from archsim.outcomes import SATResult
+import attacks
+
+DEFAULT_EPS_S = 0.01  # floor inside the log, in percent: ln(0.01) = -4.6
+
+
+def sat_matrix(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], images: torch.Tensor,
+               labels: torch.Tensor, *, eps: float = 4 / 255, alpha: float = 1 / 255, steps: int = 10,
+               random_start: bool = True, seed: int = 0, eps_s: float = DEFAULT_EPS_S,
+               batch_size: int = 64, attack: dict | None = None, device: str | torch.device | None = None,
+               image_ids: list[str] | None = None, progress: bool = True) -> SATResult:
+    """SAT between every pair of `models` on `images` (N, C, H, W in [0, 1]) with `labels`.
+
+    `attack` replaces the default native PGD config (e.g. `{"backend": "torchattacks",
+    "name": "MIFGSM", "eps": ...}`); when it is given, eps/alpha/steps/random_start are not used.
+    """
+    names = list(models)
+    _check_inputs(names, images, labels, eps_s, batch_size)
+    device = torch.device(device) if device is not None else images.device
+    attack_cfg = dict(attack) if attack is not None else {
+        "backend": "native", "norm": "Linf", "eps": eps, "alpha": alpha, "steps": steps,
+        "random_start": random_start}
+    attacks.make_attack(models[names[0]], {**attack_cfg, "seed": seed})  # bad configs fail before any work
+    n = len(labels)
+    clean = np.stack([_correct(models[m], images, labels, batch_size, device, m) for m in names])
+    adv_correct = np.full((len(names), len(names), n), -1, dtype=np.int8)
+    bar = tqdm(total=len(names) * (1 + len(names)), desc="SAT (attack + evaluations)", unit="unit",
+               disable=not progress)
+    for s, source in enumerate(names):
+        idx = np.flatnonzero(clean[s])
+        bar.set_postfix_str(f"attacking with {source} ({len(idx)} images)")
+        adv = _attack(models[source], images, labels, idx, attack_cfg, seed, batch_size, device)
+        bar.update(1)
+        for t, target in enumerate(names):
+            keep = clean[t, idx]
+            if keep.any():
+                adv_correct[s, t, idx[keep]] = _correct(models[target], adv[torch.from_numpy(keep)],
+                                                        labels[idx[keep]], batch_size, device, target)
+            bar.update(1)
+        del adv
+    bar.close()
+    return SATResult(names, clean, adv_correct, eps_s, image_ids=image_ids)
+
+
+def _check_inputs(names, images, labels, eps_s, batch_size) -> None:
+    if len(names) == 0:
+        raise ArchsimError("no models given")
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
+        raise ArchsimError(f"images must be a float tensor of shape (N, C, H, W), got "
+                           f"{getattr(images, 'shape', type(images))}")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < 0 or hi > 1:
+        raise ArchsimError(f"images must lie in [0, 1] (archsim normalises inside each model); got [{lo:.3g}, {hi:.3g}]")
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.dtype != torch.int64:
+        raise ArchsimError("labels must be a 1-D int64 tensor")
+    if len(labels) != len(images):
+        raise ArchsimError(f"{len(images)} images but {len(labels)} labels")
+    if len(labels) and int(labels.min()) < 0:
+        raise ArchsimError("labels must be non-negative class indices")
+    if eps_s <= 0:
+        raise ArchsimError("eps_s must be positive (it is the floor inside the log)")
+    if batch_size < 1:
+        raise ArchsimError("batch_size must be at least 1")
+
+
+def _batches(n: int, batch_size: int):
+    for start in range(0, n, batch_size):
+        yield start, slice(start, min(start + batch_size, n))
+
+
+def _correct(model, images, labels, batch_size, device, name) -> np.ndarray:
+    """Whether `model` classifies each image correctly, under inference mode."""
+    out = np.zeros(len(labels), dtype=bool)
+    with torch.inference_mode():
+        for _, sl in _batches(len(labels), batch_size):
+            x, y = images[sl].to(device), labels[sl].to(device)
+            try:
+                logits = model(x)
+            except ArchsimError:
+                raise
+            except RuntimeError as e:
+                raise ArchsimError(f"model {name!r} failed on images of shape {tuple(x.shape)}: {e}") from None
+            if int(y.max()) >= logits.shape[1]:
+                raise ArchsimError(f"label {int(y.max())} is outside model {name!r}'s {logits.shape[1]} classes")
+            out[sl] = (logits.argmax(1) == y).cpu().numpy()
+    return out
+
+
+def _attack(model, images, labels, idx, attack_cfg, seed, batch_size, device) -> torch.Tensor:
+    """Adversarial images for images[idx], batch by batch, each batch with its own derived seed."""
+    if len(idx) == 0:
+        return images[:0]
+    adv = []
+    for b, (_, sl) in enumerate(_batches(len(idx), batch_size)):
+        rows = torch.from_numpy(idx[sl])
+        batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
+        attacker = attacks.make_attack(model, {**attack_cfg, "seed": batch_seed})
+        adv.append(attacker(images[rows].to(device), labels[rows].to(device)).cpu())
+    return torch.cat(adv)

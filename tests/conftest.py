@@ -1,0 +1,40 @@
+"""Shared fixtures: a few tiny timm models trained in seconds on scikit-learn's digits."""
+
+import pytest
+import torch
+
+from archsim.data import describe, select_indices
+from archsim.models import create_model
+from archsim.training import train_classifier
+from archsim.wrapper import PixelModel
+
+TINY_MODELS = {
+    # label: (timm name, kwargs, epochs)
+    "resnet": ("resnet18", {"channels": (16, 32, 64, 128)}, 4),
+    "resnet_seed1": ("resnet18", {"channels": (16, 32, 64, 128)}, 4),
+    "vit": ("vit_tiny_patch16_224", {"img_size": 16, "patch_size": 4, "embed_dim": 48, "depth": 2,
+                                     "num_heads": 2}, 20),
+}
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    """Digits at 16 x 16: 200 balanced evaluation images, the rest for training."""
+    catalog = describe({"source": "digits", "resolution": 16})
+    eval_idx = select_indices(catalog.labels, how="balanced", n=20, seed=0)
+    train_idx = sorted(set(range(len(catalog))) - set(eval_idx))
+    return catalog.load(train_idx), catalog.load(eval_idx)
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(digits_split):
+    """A narrow ResNet-18 (two seeds) and a tiny ViT, trained for a few epochs."""
+    train, _ = digits_split
+    zoo = {}
+    for i, (label, (name, kwargs, epochs)) in enumerate(TINY_MODELS.items()):
+        torch.manual_seed(i)
+        model = PixelModel(create_model(name, num_classes=10, **kwargs), input_size=16)
+        train_classifier(model, train.images, train.labels, epochs=epochs, lr=3e-3, batch_size=64, seed=i,
+                         progress=False)
+        zoo[label] = model
+    return zoo
