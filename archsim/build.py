@@ -1,0 +1,101 @@
+"""From a run config to wrapped models and evaluation images.
+
+`build_run(cfg)` loads the evaluation subset (`data.subset`) and creates every
+model: pretrained or from a checkpoint as the config says, otherwise trained
+here when the config has a `train` section. Training uses only the images
+outside the evaluation subset, and trained weights are cached as safetensors
+under `cache_dir`, keyed by a hash of everything that determines them (model
+spec, training settings, data spec and the training image ids), so a rerun
+loads instead of training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from archsim.config import ModelSpec, RunConfig
+from archsim.data import Catalog, ImageSet, describe, select_indices
+from archsim.models import create_model
+from archsim.training import train_classifier
+from archsim.wrapper import PixelModel
+
+
+@dataclass
+class Run:
+    models: dict[str, PixelModel]
+    images: ImageSet
+
+
+def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
+    """The evaluation images and the models of `cfg`, trained (or loaded from cache) when needed."""
+    catalog = describe(cfg.data)
+    subset = cfg.data.get("subset")
+    eval_idx = list(range(len(catalog))) if subset is None else select_indices(catalog.labels, **subset)
+    images = catalog.load(eval_idx)
+    device = cfg.torch_device()
+    untrained = [s for s in cfg.models if not s.has_weights]
+    train_set = None
+    if untrained and cfg.train is not None:
+        train_set = _training_images(catalog, eval_idx, cfg.train, cfg.seed)
+    elif untrained:
+        warnings.warn(f"{len(untrained)} model(s) have no weights (no pretrained, checkpoint or train "
+                      f"section) and keep their random initialisation: {', '.join(s.label for s in untrained)}",
+                      stacklevel=2)
+    models = {}
+    for spec in cfg.models:
+        model = wrap(spec)
+        if train_set is not None and not spec.has_weights:
+            _train_or_load(model, spec, cfg, train_set, device, progress)
+        models[spec.label] = model.to(device)
+    return Run(models, images)
+
+
+def wrap(spec: ModelSpec) -> PixelModel:
+    """Create the spec's timm model (initialised from its seed) inside a PixelModel."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        net = create_model(spec.name, pretrained=spec.pretrained, checkpoint=spec.checkpoint, **spec.kwargs)
+    return PixelModel(net, input_size=spec.input_size, mean=spec.mean, std=spec.std,
+                      interpolation=spec.interpolation, img_size=spec.kwargs.get("img_size"))
+
+
+def _training_images(catalog: Catalog, eval_idx: list[int], settings: dict, seed: int) -> ImageSet:
+    held_out = set(eval_idx)
+    pool = [i for i in range(len(catalog)) if i not in held_out]
+    cap = settings["max_images"]
+    if cap is not None and cap < len(pool):
+        picked = select_indices(catalog.labels[pool], how="random", n=int(cap), seed=seed)
+        pool = [pool[i] for i in picked]
+    return catalog.load(pool)
+
+
+def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet,
+                   device: torch.device, progress: bool) -> None:
+    settings = cfg.train
+    path = weights_cache_path(spec, settings, cfg, train_set)
+    if path.is_file():
+        load_model(model.model, str(path))
+        return
+    train_classifier(model, train_set.images, train_set.labels, epochs=settings["epochs"], lr=settings["lr"],
+                     batch_size=settings["batch_size"], weight_decay=settings["weight_decay"],
+                     seed=spec.seed, device=device, desc=f"train {spec.label}", progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_model(model.model.to("cpu"), str(tmp))
+    tmp.replace(path)
+
+
+def weights_cache_path(spec: ModelSpec, settings: dict, cfg: RunConfig, train_set: ImageSet) -> Path:
+    """cache_dir/weights/<label>-<hash>.safetensors, the hash over all that determines the weights."""
+    key = {"model": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint")},
+           "train": settings, "data": {k: v for k, v in cfg.data.items() if k != "subset"},
+           "train_ids": hashlib.sha256("\n".join(train_set.ids).encode()).hexdigest()}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return Path(cfg.cache_dir) / "weights" / f"{spec.label.replace('/', '_')}-{digest}.safetensors"

@@ -1,0 +1,38 @@
+"""The `archsim` command line.
+
+Each command lives in its own module, which exposes `register(subparsers)`:
+it adds its parser and sets `func`, a callable taking the parsed args and
+returning an exit status. Bad input raises `ArchsimError`, printed here as one
+line (exit status 2) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from archsim.errors import ArchsimError
+
+
+def build_parser() -> argparse.ArgumentParser:
+
+    from archsim import sat_command
+
+    parser = argparse.ArgumentParser(prog="archsim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sat_command.register(sub)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ArchsimError as e:
+        print(f"archsim {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Run configuration: a YAML file read with `yaml.safe_load` (it never executes code).
+
+    seed: 0                 # attacks, subsets and training draw from it
+    device: auto            # auto (cuda when available), cpu, cuda, cuda:1, ...
+    batch_size: 64
+    eps_s: 0.01             # floor inside SAT's log, in percent
+    cache_dir: ~/.cache/archsim   # trained weights (only with `train`)
+    data: {...}             # see archsim.data
+    attack: {...}           # see attacks.make_attack; default native PGD Linf 4/255, 1/255, 10 steps
+    train: {...}            # optional: train models that have no weights (see archsim.training)
+    models:
+      - name: resnet50.a1_in1k   # timm name, optionally with a pretrained tag
+        label: resnet50          # name in the matrices (default: name); unique
+        pretrained: true         # or a tag
+        checkpoint: w.safetensors  # or a local file (relative to the config file)
+        kwargs: {num_classes: 10}  # passed to timm.create_model
+        input_size: 32           # native size override (see archsim.wrapper)
+        mean: [0.5, 0.5, 0.5]    # mean/std overrides
+        std: [0.5, 0.5, 0.5]
+        seed: 0                  # initialisation seed when trained here
+
+Unknown keys raise `ArchsimError` naming the key and the allowed ones. Relative
+paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+import attacks
+from archsim.errors import ArchsimError
+from archsim.sat import DEFAULT_EPS_S
+from archsim.training import train_settings
+
+TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "models"}
+MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
+              "interpolation", "seed"}
+DEFAULT_ATTACK = {"backend": "native", "norm": "Linf", "eps": 4 / 255, "alpha": 1 / 255, "steps": 10,
+                  "random_start": True}
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    label: str
+    pretrained: bool | str = False
+    checkpoint: Path | None = None
+    kwargs: dict = field(default_factory=dict)
+    input_size: int | list | None = None
+    mean: list | None = None
+    std: list | None = None
+    interpolation: str | None = None
+    seed: int = 0
+
+    @property
+    def has_weights(self) -> bool:
+        return bool(self.pretrained) or self.checkpoint is not None
+
+
+@dataclass
+class RunConfig:
+    models: list[ModelSpec]
+    data: dict
+    attack: dict = field(default_factory=lambda: dict(DEFAULT_ATTACK))
+    train: dict | None = None
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 64
+    eps_s: float = DEFAULT_EPS_S
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir())
+    source: Path | None = None
+
+    def torch_device(self):
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            return torch.device(self.device)
+        except RuntimeError as e:
+            raise ArchsimError(f"bad device {self.device!r}: {e}") from None
+
+
+def default_cache_dir() -> Path:
+    """$ARCHSIM_CACHE, else $XDG_CACHE_HOME/archsim, else ~/.cache/archsim."""
+    if os.environ.get("ARCHSIM_CACHE"):
+        return Path(os.environ["ARCHSIM_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "archsim"
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchsimError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ArchsimError(f"{path} is not valid YAML: {e}") from None
+    return parse_config(raw, base_dir=path.parent, source=path)
+
+
+def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None = None) -> RunConfig:
+    """Validate a config dict (as read from YAML) into a RunConfig."""
+    if not isinstance(raw, dict):
+        raise ArchsimError("a config must be a mapping with at least `models` and `data`")
+    _check_keys(raw, TOP_KEYS, "the config")
+    for key in ("models", "data"):
+        if key not in raw:
+            raise ArchsimError(f"the config has no `{key}` section")
+    if not isinstance(raw["models"], list) or not raw["models"]:
+        raise ArchsimError("`models` must be a non-empty list")
+    models = [_model_spec(m, i, base_dir) for i, m in enumerate(raw["models"])]
+    labels = [m.label for m in models]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ArchsimError(f"model labels must be unique; repeated: {', '.join(dup)} (set `label`)")
+    data = _mapping(raw["data"], "data")
+    for key in ("root", "class_map"):
+        if key in data and data[key] is not None:
+            data[key] = str(_resolve(data[key], base_dir))
+    attack = _mapping(raw.get("attack") or {}, "attack")
+    if attack.get("backend", "native") == "native":  # other backends keep their own defaults
+        attack = {**DEFAULT_ATTACK, **attack}
+    attacks.make_attack(lambda x: x, attack)  # validates the attack config before any work starts
+    train = train_settings(_mapping(raw["train"], "train")) if raw.get("train") is not None else None
+    cfg = RunConfig(models=models, data=data, attack=attack, train=train,
+                    seed=_number(raw.get("seed", 0), "seed", int),
+                    device=str(raw.get("device", "auto")),
+                    batch_size=_number(raw.get("batch_size", 64), "batch_size", int),
+                    eps_s=_number(raw.get("eps_s", DEFAULT_EPS_S), "eps_s", float),
+                    source=source)
+    if raw.get("cache_dir") is not None:
+        cfg.cache_dir = _resolve(raw["cache_dir"], base_dir)
+    return cfg
+
+
+def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    raw = _mapping(raw, f"models[{i}]")
+    _check_keys(raw, MODEL_KEYS, f"models[{i}]")
+    if not isinstance(raw.get("name"), str):
+        raise ArchsimError(f"models[{i}] needs a `name` (a timm model name)")
+    spec = ModelSpec(name=raw["name"], label=str(raw.get("label", raw["name"])),
+                     pretrained=raw.get("pretrained", False),
+                     kwargs=_mapping(raw.get("kwargs") or {}, f"models[{i}].kwargs"),
+                     input_size=raw.get("input_size"), mean=raw.get("mean"), std=raw.get("std"),
+                     interpolation=raw.get("interpolation"),
+                     seed=_number(raw.get("seed", 0), f"models[{i}].seed", int))
+    if not isinstance(spec.pretrained, (bool, str)):
+        raise ArchsimError(f"models[{i}].pretrained must be true/false or a tag string")
+    if raw.get("checkpoint") is not None:
+        spec.checkpoint = _resolve(raw["checkpoint"], base_dir)
+    return spec
+
+
+def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ArchsimError(f"unknown key {unknown[0]!r} in {where}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _mapping(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ArchsimError(f"`{where}` must be a mapping")
+    return dict(value)
+
+
+def _number(value, where: str, kind):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArchsimError(f"`{where}` must be a number, got {value!r}")
+    if kind is int and int(value) != value:
+        raise ArchsimError(f"`{where}` must be a whole number, got {value!r}")
+    return kind(value)
+
+
+def _resolve(value, base_dir: Path) -> Path:
+    p = Path(str(value)).expanduser()
+    return p if p.is_absolute() else (base_dir / p)
