@@ -48,12 +48,11 @@ def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
         warnings.warn(f"{len(untrained)} model(s) have no weights (no pretrained, checkpoint or train "
                       f"section) and keep their random initialisation: {', '.join(s.label for s in untrained)}",
                       stacklevel=2)
-    models = {}
+    models = {spec.label: wrap(spec) for spec in cfg.models}  # every model is created before any training
     for spec in cfg.models:
-        model = wrap(spec)
         if train_set is not None and not spec.has_weights:
-            _train_or_load(model, spec, cfg, train_set, device, progress)
-        models[spec.label] = model.to(device)
+            _train_or_load(models[spec.label], spec, cfg, train_set, device, progress)
+        models[spec.label].to(device)
     return Run(models, images)
 
 

@@ -1,6 +1,6 @@
-"""The `archsim` command line.
+"""archsim: how similar are image-classifier architectures (SAT, components, clustering)?
 
-Each command lives in its own module, which exposes `register(subparsers)`:
+The command line. Each command lives in its own module, which exposes `register(subparsers)`:
 it adds its parser and sets `func`, a callable taking the parsed args and
 returning an exit status. Bad input raises `ArchsimError`, printed here as one
 line (exit status 2) instead of a traceback.
@@ -15,13 +15,13 @@ from archsim.errors import ArchsimError
 
 
 def build_parser() -> argparse.ArgumentParser:
-
+    from analysis import commands as analysis_commands
     from archsim import sat_command
 
     parser = argparse.ArgumentParser(prog="archsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sat_command.register(sub)
-
+    analysis_commands.register(sub)
     return parser
 
 

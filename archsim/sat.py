@@ -49,10 +49,14 @@ def sat_matrix(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], ima
         "random_start": random_start}
     attacks.make_attack(models[names[0]], {**attack_cfg, "seed": seed})  # bad configs fail before any work
     n = len(labels)
-    clean = np.stack([_correct(models[m], images, labels, batch_size, device, m) for m in names])
-    adv_correct = np.full((len(names), len(names), n), -1, dtype=np.int8)
-    bar = tqdm(total=len(names) * (1 + len(names)), desc="SAT (attack + evaluations)", unit="unit",
+    bar = tqdm(total=len(names) * (2 + len(names)), desc="SAT (clean, attacks, evaluations)", unit="unit",
                disable=not progress)
+    bar.set_postfix_str("clean pass")
+    clean = np.zeros((len(names), n), dtype=bool)
+    for i, name in enumerate(names):
+        clean[i] = _correct(models[name], images, labels, batch_size, device, name)
+        bar.update(1)
+    adv_correct = np.full((len(names), len(names), n), -1, dtype=np.int8)
     for s, source in enumerate(names):
         idx = np.flatnonzero(clean[s])
         bar.set_postfix_str(f"attacking with {source} ({len(idx)} images)")
