@@ -9,6 +9,11 @@ with archsim's checks in front of it:
   name); `pretrained="a1_in1k"` picks a tag. timm resolves them through the
   Hugging Face hub cache, so an offline machine (`HF_HUB_OFFLINE=1`) with a
   filled cache works and one without gets a clear error.
+- kwargs override the architecture arguments of the entry point. Many timm entry
+  points fix some of them (`mixer_s16_224` builds `dict(patch_size=16, ...,
+  **kwargs)`, so passing `patch_size` collides); archsim then passes the
+  colliding values straight to timm's `build_model_with_cfg` for that one call,
+  so any timm architecture can be scaled (widths, depth, patch size).
 - `checkpoint=PATH` loads a local file: safetensors, or a torch file read with
   `torch.load(weights_only=True)` (never unpickling code). A checkpoint that does
   not fit the model names the first mismatching key.
@@ -20,12 +25,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import inspect
+import re
 from pathlib import Path
+from unittest import mock
 
 import timm
 import torch
 from safetensors.torch import load_file
-from timm.models import split_model_name_tag
+from timm.models import model_entrypoint, split_model_name_tag
 
 from archsim.errors import ArchsimError
 
@@ -49,7 +57,7 @@ def create_model(name: str, *, pretrained: bool | str = False, checkpoint: str |
     if pretrained and checkpoint is not None:
         raise ArchsimError(f"model {name!r}: give pretrained or checkpoint, not both")
     try:
-        model = timm.create_model(full, pretrained=bool(pretrained), **kwargs)
+        model = _create_overriding_fixed_args(full, bool(pretrained), kwargs)
     except TypeError as e:
         raise ArchsimError(f"model {name!r}: bad keyword argument ({e})") from None
     except (OSError, RuntimeError, ValueError) as e:
@@ -63,6 +71,28 @@ def create_model(name: str, *, pretrained: bool | str = False, checkpoint: str |
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
     return model.eval()
+
+
+def _create_overriding_fixed_args(full: str, pretrained: bool, kwargs: dict) -> torch.nn.Module:
+    """timm.create_model; architecture arguments the entry point fixes go to its builder instead."""
+    fixed, free = {}, dict(kwargs)
+    while True:
+        try:
+            if not fixed:
+                return timm.create_model(full, pretrained=pretrained, **free)
+            module = inspect.getmodule(model_entrypoint(split_model_name_tag(full)[0]))
+            build = module.build_model_with_cfg
+
+            def build_with_fixed(*args, **build_kwargs):
+                return build(*args, **{**build_kwargs, **fixed})
+
+            with mock.patch.object(module, "build_model_with_cfg", build_with_fixed):
+                return timm.create_model(full, pretrained=pretrained, **free)
+        except TypeError as e:
+            clash = re.search(r"got multiple values for keyword argument '(\w+)'", str(e))
+            if not clash or clash.group(1) not in free:
+                raise
+            fixed[clash.group(1)] = free.pop(clash.group(1))
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -125,3 +125,16 @@ def test_pretrained_missing_from_offline_cache_is_clear(tmp_path, monkeypatch):
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(ArchsimError, match="could not load pretrained weights.*hub cache"):
         create_model("test_resnet.r160_in1k", pretrained=True)
+
+
+def test_arguments_an_entry_point_fixes_can_be_overridden():
+    """mixer_s16_224 builds dict(patch_size=16, num_blocks=8, embed_dim=512, **kwargs): a plain clash."""
+    with pytest.raises(TypeError, match="multiple values"):
+        timm.create_model("mixer_s16_224", patch_size=4)
+    m = create_model("mixer_s16_224", num_classes=10, img_size=32, patch_size=4, embed_dim=32, num_blocks=2)
+    assert m.stem.proj.kernel_size == (4, 4) and m.stem.proj.out_channels == 32 and len(m.blocks) == 2
+    assert m(torch.rand(1, 3, 32, 32)).shape == (1, 10)
+    c = create_model("convnext_atto", num_classes=10, dims=(16, 32, 64, 128))
+    assert [s.blocks[0].conv_dw.in_channels for s in c.stages] == [16, 32, 64, 128]
+    # the override is scoped to that one call
+    assert timm.create_model("mixer_s16_224").stem.proj.kernel_size == (16, 16)
