@@ -38,3 +38,23 @@ def tiny_zoo(digits_split):
                          progress=False)
         zoo[label] = model
     return zoo
+
+
+@pytest.fixture
+def components_config(tmp_path):
+    """A config naming models by tag, by pretrained tag and with kwargs (no weights are read)."""
+    path = tmp_path / "run.yaml"
+    path.write_text("""
+data: {source: digits}
+models:
+  - name: resnet18.a1_in1k
+    pretrained: true
+    label: r18
+    input_size: 192
+  - name: efficientnet_b0
+    pretrained: ra_in1k
+    label: effb0
+  - name: vit_tiny_patch16_224
+    kwargs: {img_size: 160}
+""")
+    return path

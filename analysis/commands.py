@@ -1,0 +1,192 @@
+"""The `components` and `analyze` subcommands of the archsim CLI.
+
+    archsim components MODEL [MODEL ...] [--config RUN.yaml] --out FILE.csv
+    archsim analyze --matrix M.csv [--features F.csv | --derive-features]
+                    [--clusters K] [--compare OTHER.csv ...] --out DIR
+
+`analyze` writes into DIR: clusters.csv (model, cluster, hierarchical_cluster),
+dendrogram.png, tsne.png, mds.png, spectrum.png; with features importance.csv
+(component, importance, method), importance_fit.csv and importance.png (and
+features.csv when derived); with --compare comparison.csv and one
+scatter_<name>.png per compared matrix. Warnings (symmetrised input, names
+that do not match, unknown component patterns) are printed as one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from archsim.errors import ArchsimError
+
+
+def register(sub) -> None:
+    """Add the `components` and `analyze` parsers to the archsim subparsers."""
+    p = sub.add_parser("components", help="derive the architectural components of timm models",
+                       description="Derive the SAT paper's 13 component columns for timm models by "
+                                   "tracing them on the meta device (no weights are read).")
+    p.add_argument("models", nargs="*", metavar="MODEL", help="timm model names, optionally with a tag")
+    p.add_argument("--config", help="run config whose `models:` to describe (label = Model name)")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.set_defaults(func=run_components)
+
+    a = sub.add_parser("analyze", help="cluster models, rank components, compare similarity matrices",
+                       description="Analyse a model x model similarity matrix (sat.csv format; larger = more "
+                                   "similar). The matrix must be square with the same names in the header and "
+                                   "the first column; an asymmetric one is replaced by (S + S^T) / 2 with a "
+                                   "warning; the diagonal is never used (NaN allowed there); an empty "
+                                   "off-diagonal cell takes its mirror's value, and a pair empty both ways "
+                                   "is an error.")
+    a.add_argument("--matrix", required=True, help="similarity matrix CSV (larger = more similar)")
+    feats = a.add_mutually_exclusive_group()
+    feats.add_argument("--features", help="components CSV with a 'Model name' column")
+    feats.add_argument("--derive-features", action="store_true",
+                       help="derive components from the matrix's model names (timm names)")
+    a.add_argument("--clusters", type=int, metavar="K", help="number of clusters (default: chosen by --choose-k)")
+    a.add_argument("--choose-k", choices=["eigengap", "silhouette"], default="eigengap")
+    a.add_argument("--max-clusters", type=int, default=10, help="largest k tried when choosing (default 10)")
+    a.add_argument("--affinity", choices=["exp", "linear"], default="exp",
+                   help="exp(S) for log-scale similarities such as SAT (default), linear for e.g. CKA")
+    a.add_argument("--compare", nargs="+", action="extend", default=[], metavar="OTHER.csv",
+                   help="matrices to compare with --matrix")
+    a.add_argument("--permutations", type=int, default=999, help="Mantel test permutations (default 999)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--out", required=True, help="output directory")
+    a.set_defaults(func=run_analyze)
+
+
+@contextmanager
+def _report_warnings():
+    """Print each warning raised inside as one 'warning: ...' line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                msg = str(w.message)
+                if msg not in seen and issubclass(w.category, UserWarning):
+                    seen.add(msg)
+                    print(f"warning: {msg}", file=sys.stderr)
+
+
+def run_components(args: argparse.Namespace) -> int:
+    from analysis.components import COLUMNS
+    from analysis.components_table import ModelEntry, derive_table, entries_from_config, write_components
+
+    entries = [ModelEntry(name=m, label=m) for m in args.models]
+    if args.config:
+        entries += entries_from_config(args.config)
+    if not entries:
+        raise ArchsimError("give model names and/or --config")
+    labels = [e.label for e in entries]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ArchsimError(f"model names must be unique; repeated: {', '.join(dup)}")
+    with _report_warnings():
+        rows, seconds = derive_table(entries)
+    out = write_components(args.out, rows)
+    overridden = [(r.values["Model name"], col) for r in rows for col in r.overridden]
+    flagged = sum(1 for r in rows if r.notes)
+    print(f"wrote {len(rows)} models x {len(COLUMNS) - 1} component columns to {out} in {seconds:.1f} s "
+          f"({seconds / len(rows):.2f} s per model)")
+    print(f"cells set by the override table: {len(overridden)} of {len(rows) * (len(COLUMNS) - 1)} derived cells"
+          + (": " + ", ".join(f"{m} ({c})" for m, c in overridden) if overridden else ""))
+    print(f"models with warnings: {flagged}")
+    return 0
+
+
+def _write_csv(path: Path, header: list[str], rows: list) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _fmt(x) -> str:
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from analysis import plots
+    from analysis.clustering import cluster_models
+    from analysis.compare import compare_matrices
+    from analysis.matrix_input import load_similarity
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with _report_warnings():
+        m = load_similarity(args.matrix)
+        features = _features(args, m, out, written)
+        others = [load_similarity(p) for p in args.compare]
+
+        cl = cluster_models(m, k=args.clusters, k_method=args.choose_k, k_max=args.max_clusters,
+                            affinity_kind=args.affinity, seed=args.seed)
+        written.append(_write_csv(out / "clusters.csv", ["model", "cluster", "hierarchical_cluster"],
+                                  zip(cl.names, cl.labels, cl.hierarchical_labels)))
+        written.append(plots.plot_dendrogram(cl.linkage, cl.names, cl.labels, out / "dendrogram.png"))
+        written.append(plots.plot_map(cl.tsne, cl.names, cl.labels, f"t-SNE (k = {cl.k}, {cl.k_method})",
+                                      out / "tsne.png"))
+        written.append(plots.plot_map(cl.mds, cl.names, cl.labels, f"MDS (k = {cl.k}, {cl.k_method})",
+                                      out / "mds.png"))
+        written.append(plots.plot_spectrum(cl.spectrum, cl.k, out / "spectrum.png"))
+        print(f"{len(cl.names)} models in {cl.k} clusters (k: {cl.k_method})")
+
+        if features is not None:
+            _importance(m, *features, args, out, written)
+        else:
+            print("no --features or --derive-features: component importance skipped")
+
+        if others:
+            comps = [compare_matrices(m, o, permutations=args.permutations, seed=args.seed) for o in others]
+            header = list(comps[0].row())
+            written.append(_write_csv(out / "comparison.csv", header,
+                                      [[_fmt(c.row()[h]) for h in header] for c in comps]))
+            for c, path in zip(comps, args.compare):
+                written.append(plots.plot_scatter(c, out / f"scatter_{Path(path).stem}.png"))
+                print(f"vs {path}: Spearman {c.spearman:.3f}, Mantel r {c.mantel_r:.3f} (p = {c.mantel_p:.3g}), "
+                      f"NN agreement {c.nn_agreement:.2f}")
+    print("wrote " + ", ".join(p.name for p in written) + f" to {out}")
+    return 0
+
+
+def _features(args, m, out: Path, written: list):
+    """(names, features table, component columns) for the importance analysis, or None."""
+    from analysis.components_table import ModelEntry, derive_table, read_features, write_components
+    from analysis.matrix_input import common_models
+
+    if args.features:
+        columns, table = read_features(args.features)
+        names = common_models(m.names, list(table), what=args.matrix, other_what=args.features)
+    elif args.derive_features:
+        rows, seconds = derive_table([ModelEntry(name=n, label=n) for n in m.names])
+        written.append(write_components(out / "features.csv", rows))
+        columns, table = read_features(out / "features.csv")
+        names = list(m.names)
+        print(f"derived components of {len(rows)} models in {seconds:.1f} s")
+    else:
+        return None
+    return names, table, columns
+
+
+def _importance(m, names, table, columns, args, out: Path, written: list) -> None:
+    from analysis import plots
+    from analysis.importance import component_importance
+
+    imp = component_importance(m.subset(names), table, columns, seed=args.seed)
+    written.append(_write_csv(out / "importance.csv", ["component", "importance", "method"],
+                              [(c, _fmt(v), meth) for c, v, meth in imp.rows()]))
+    written.append(_write_csv(out / "importance_fit.csv", ["method", "r2", "cv_r2", "cv_r2_std", "n_models", "n_pairs"],
+                              [(meth, _fmt(f["r2"]), _fmt(f["cv_r2"]), _fmt(f["cv_r2_std"]), imp.n_models,
+                                imp.n_pairs) for meth, f in imp.fit.items()]))
+    written.append(plots.plot_importance(imp, out / "importance.png"))
+    for meth, f in imp.fit.items():
+        top = imp.rows()[[r[2] for r in imp.rows()].index(meth)][0]
+        print(f"importance ({meth}): CV R^2 {f['cv_r2']:.3f} ± {f['cv_r2_std']:.3f}; top component: {top}")

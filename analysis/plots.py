@@ -1,0 +1,103 @@
+"""PNG figures of the analyses (matplotlib's Agg canvas; no display, no pyplot state).
+
+Each function draws one figure, writes it to `path` and returns the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from scipy.cluster.hierarchy import dendrogram
+
+from analysis.compare import Comparison
+from analysis.importance import METHODS, Importance
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def _colours(labels: np.ndarray):
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20" if labels.max() >= 10 else "tab10"]
+    return [cmap(int(x) % cmap.N) for x in labels]
+
+
+def plot_dendrogram(linkage: np.ndarray, names: list[str], labels: np.ndarray, path: str | Path) -> Path:
+    """Average-linkage dendrogram; leaf labels coloured by spectral cluster."""
+    fig = Figure(figsize=(8, max(4, 0.22 * len(names))))
+    ax = fig.add_subplot()
+    tree = dendrogram(linkage, labels=list(names), orientation="left", ax=ax, color_threshold=0,
+                      above_threshold_color="0.4")
+    colours = dict(zip(names, _colours(labels)))
+    for tick in ax.get_yticklabels():
+        tick.set_color(colours[tick.get_text()])
+    ax.set_xlabel("dissimilarity (max S - S)")
+    ax.set_title(f"Average-linkage dendrogram ({len(tree['leaves'])} models; colours: spectral clusters)")
+    return _save(fig, path)
+
+
+def plot_map(coords: np.ndarray, names: list[str], labels: np.ndarray, title: str, path: str | Path) -> Path:
+    """2-D map of the models, coloured by cluster and labelled by name."""
+    fig = Figure(figsize=(9, 7))
+    ax = fig.add_subplot()
+    ax.scatter(coords[:, 0], coords[:, 1], c=_colours(labels), s=40, edgecolors="k", linewidths=0.4)
+    for (x, y), name in zip(coords, names):
+        ax.annotate(name, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    for c in np.unique(labels):
+        ax.scatter([], [], color=_colours(np.array([c]))[0], label=f"cluster {c}")
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _save(fig, path)
+
+
+def plot_spectrum(spectrum: np.ndarray, k: int, path: str | Path) -> Path:
+    """Smallest Laplacian eigenvalues, with the chosen k marked."""
+    shown = spectrum[: min(len(spectrum), 20)]
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.plot(np.arange(1, len(shown) + 1), shown, "o-")
+    ax.axvline(k + 0.5, color="r", ls="--", label=f"k = {k}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("index")
+    ax.set_ylabel("eigenvalue of the normalised Laplacian")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_importance(imp: Importance, path: str | Path) -> Path:
+    """One horizontal bar chart per method, most important component on top."""
+    fig = Figure(figsize=(12, max(3, 0.35 * len(imp.components))), layout="constrained")
+    for n, method in enumerate(METHODS, start=1):
+        ax = fig.add_subplot(1, len(METHODS), n)
+        order = np.argsort(imp.scores[method], kind="stable")
+        ax.barh([imp.components[k] for k in order], imp.scores[method][order], color="C0" if n == 1 else "C1")
+        f = imp.fit[method]
+        ax.set_title(f"{method}\nCV R$^2$ = {f['cv_r2']:.3f} ± {f['cv_r2_std']:.3f}", fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle(f"Component importance ({imp.n_models} models, {imp.n_pairs} pairs)")
+    return _save(fig, path)
+
+
+def plot_scatter(comp: Comparison, path: str | Path) -> Path:
+    """Pair values of one matrix against the other, with the agreement statistics."""
+    fig = Figure(figsize=(6, 5.5))
+    ax = fig.add_subplot()
+    ax.scatter(comp.pairs_a, comp.pairs_b, s=6, alpha=0.5)
+    ax.set_xlabel(Path(comp.matrix_a).name or "A")
+    ax.set_ylabel(Path(comp.matrix_b).name or "B")
+    ax.set_title(f"Pearson {comp.pearson:.3f}, Spearman {comp.spearman:.3f}, Kendall {comp.kendall:.3f}\n"
+                 f"Mantel p = {comp.mantel_p:.3g} ({comp.permutations} perm.), NN agreement {comp.nn_agreement:.2f}",
+                 fontsize=9)
+    return _save(fig, path)
