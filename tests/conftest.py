@@ -17,6 +17,12 @@ TINY_MODELS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Tests never write into the user's archsim cache."""
+    monkeypatch.setenv("ARCHSIM_CACHE", str(tmp_path_factory.mktemp("archsim-cache")))
+
+
 @pytest.fixture(scope="session")
 def digits_split():
     """Digits at 16 x 16: 200 balanced evaluation images, the rest for training."""
