@@ -15,13 +15,13 @@ that do not match, unknown component patterns) are printed as one line each.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 from archsim.errors import ArchsimError
+from archsim.files import write_rows
 
 
 def register(sub) -> None:
@@ -101,18 +101,6 @@ def run_components(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_csv(path: Path, header: list[str], rows: list) -> Path:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
-def _fmt(x) -> str:
-    return f"{x:.6g}" if isinstance(x, float) else str(x)
-
-
 def run_analyze(args: argparse.Namespace) -> int:
     from analysis import plots
     from analysis.clustering import cluster_models
@@ -129,7 +117,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         cl = cluster_models(m, k=args.clusters, k_method=args.choose_k, k_max=args.max_clusters,
                             affinity_kind=args.affinity, seed=args.seed)
-        written.append(_write_csv(out / "clusters.csv", ["model", "cluster", "hierarchical_cluster"],
+        written.append(write_rows(out / "clusters.csv", ["model", "cluster", "hierarchical_cluster"],
                                   zip(cl.names, cl.labels, cl.hierarchical_labels)))
         written.append(plots.plot_dendrogram(cl.linkage, cl.names, cl.labels, out / "dendrogram.png"))
         written.append(plots.plot_map(cl.tsne, cl.names, cl.labels, f"t-SNE (k = {cl.k}, {cl.k_method})",
@@ -147,8 +135,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         if others:
             comps = [compare_matrices(m, o, permutations=args.permutations, seed=args.seed) for o in others]
             header = list(comps[0].row())
-            written.append(_write_csv(out / "comparison.csv", header,
-                                      [[_fmt(c.row()[h]) for h in header] for c in comps]))
+            written.append(write_rows(out / "comparison.csv", header, [c.row().values() for c in comps]))
             for c, path in zip(comps, args.compare):
                 written.append(plots.plot_scatter(c, out / f"scatter_{Path(path).stem}.png"))
                 print(f"vs {path}: Spearman {c.spearman:.3f}, Mantel r {c.mantel_r:.3f} (p = {c.mantel_p:.3g}), "
@@ -181,11 +168,10 @@ def _importance(m, names, table, columns, args, out: Path, written: list) -> Non
     from analysis.importance import component_importance
 
     imp = component_importance(m.subset(names), table, columns, seed=args.seed)
-    written.append(_write_csv(out / "importance.csv", ["component", "importance", "method"],
-                              [(c, _fmt(v), meth) for c, v, meth in imp.rows()]))
-    written.append(_write_csv(out / "importance_fit.csv", ["method", "r2", "cv_r2", "cv_r2_std", "n_models", "n_pairs"],
-                              [(meth, _fmt(f["r2"]), _fmt(f["cv_r2"]), _fmt(f["cv_r2_std"]), imp.n_models,
-                                imp.n_pairs) for meth, f in imp.fit.items()]))
+    written.append(write_rows(out / "importance.csv", ["component", "importance", "method"], imp.rows()))
+    written.append(write_rows(out / "importance_fit.csv", ["method", "r2", "cv_r2", "cv_r2_std", "n_models", "n_pairs"],
+                              [(meth, f["r2"], f["cv_r2"], f["cv_r2_std"], imp.n_models, imp.n_pairs)
+                               for meth, f in imp.fit.items()]))
     written.append(plots.plot_importance(imp, out / "importance.png"))
     for meth, f in imp.fit.items():
         top = imp.rows()[[r[2] for r in imp.rows()].index(meth)][0]

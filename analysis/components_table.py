@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analysis.components import COLUMNS, ComponentError, Components, ComponentWarning, derive_components
 from archsim.errors import ArchsimError
+from archsim.files import write_rows
 
 NAME_COLUMN = "Model name"
 
@@ -82,14 +83,7 @@ def derive_table(entries: list[ModelEntry]) -> tuple[list[Components], float]:
 
 def write_components(path: str | Path, rows: list[Components]) -> Path:
     """Write the rows as CSV with the `COLUMNS`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r.values)
-    return path
+    return write_rows(path, COLUMNS, [[r.values[c] for c in COLUMNS] for r in rows])
 
 
 def read_features(path: str | Path) -> tuple[list[str], dict[str, dict[str, str]]]:

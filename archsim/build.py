@@ -22,6 +22,7 @@ from safetensors.torch import load_model, save_model
 
 from archsim.config import ModelSpec, RunConfig
 from archsim.data import Catalog, ImageSet, describe, select_indices
+from archsim.files import atomic_path
 from archsim.models import create_model
 from archsim.training import train_classifier
 from archsim.wrapper import PixelModel
@@ -85,10 +86,8 @@ def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set
     train_classifier(model, train_set.images, train_set.labels, epochs=settings["epochs"], lr=settings["lr"],
                      batch_size=settings["batch_size"], weight_decay=settings["weight_decay"],
                      seed=spec.seed, device=device, desc=f"train {spec.label}", progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_model(model.model.to("cpu"), str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_model(model.model.to("cpu"), str(tmp))
 
 
 def weights_cache_path(spec: ModelSpec, settings: dict, cfg: RunConfig, train_set: ImageSet) -> Path:

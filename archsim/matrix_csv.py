@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError
+from archsim.files import atomic_path
 
 
 def write_matrix(path: str | Path, names: list[str], values: np.ndarray, *, digits: int = 6) -> Path:
@@ -22,16 +23,12 @@ def write_matrix(path: str | Path, names: list[str], values: np.ndarray, *, digi
     values = np.asarray(values, dtype=float)
     if values.shape != (len(names), len(names)):
         raise ValueError(f"matrix shape {values.shape} does not match {len(names)} names")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow([""] + list(names))
         for name, row in zip(names, values):
             w.writerow([name] + ["" if math.isnan(v) else f"{v:.{digits}g}" for v in row])
-    tmp.replace(path)
-    return path
+    return Path(path)
 
 
 def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:

@@ -24,7 +24,6 @@ the same ln(max(eps_s, 100 p)).
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
+from archsim.files import write_rows
 from archsim.matrix_csv import write_matrix
 
 
@@ -115,19 +115,10 @@ class SATResult:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"sat": self.to_csv(out / "sat.csv"),
                  "transfer": write_matrix(out / "transfer.csv", self.names, self.transfer)}
-        paths["pairs"] = _write_rows(out / "pairs.csv", self.pairs())
-        paths["clean_accuracy"] = _write_rows(out / "clean_accuracy.csv", [
-            {"model": n, "n_images": self.clean_correct.shape[1], "n_correct": int(c.sum()), "accuracy": c.mean()}
-            for n, c in zip(self.names, self.clean_correct)])
+        pairs = self.pairs()
+        paths["pairs"] = write_rows(out / "pairs.csv", list(pairs[0]), [p.values() for p in pairs])
+        paths["clean_accuracy"] = write_rows(
+            out / "clean_accuracy.csv", ["model", "n_images", "n_correct", "accuracy"],
+            [(n, self.clean_correct.shape[1], int(c.sum()), float(c.mean()))
+             for n, c in zip(self.names, self.clean_correct)])
         return paths
-
-
-def _write_rows(path: Path, rows: list[dict]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    tmp.replace(path)
-    return path
