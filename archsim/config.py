@@ -80,9 +80,12 @@ class RunConfig:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            return torch.device(self.device)
+            device = torch.device(self.device)
         except RuntimeError as e:
             raise ArchsimError(f"bad device {self.device!r}: {e}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ArchsimError(f"device {self.device!r} asked for, but torch sees no CUDA device here")
+        return device
 
 
 def default_cache_dir() -> Path:

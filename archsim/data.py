@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torchvision import transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS, DatasetFolder, find_classes, pil_loader
+from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
 
@@ -237,7 +238,8 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
     mode = "RGB" if channels == 3 else "L"
 
     def read(idx: list[int]) -> torch.Tensor:
-        return torch.stack([preprocess(pil_loader(paths[i]).convert(mode)) for i in idx])
+        files = tqdm(idx, desc=f"read {root.name}", unit="img", disable=len(idx) < 500, leave=False)
+        return torch.stack([preprocess(pil_loader(paths[i]).convert(mode)) for i in files])
 
     ids = [Path(path).relative_to(root).as_posix() for path in paths]
     return Catalog(ids, torch.tensor([label for _, label in samples], dtype=torch.long), classes, read)

@@ -92,3 +92,13 @@ def test_bad_config_is_one_clear_line(tmp_path, capsys, change, message):
 def test_missing_config_file(tmp_path, capsys):
     assert main(["sat", "--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_cuda_asked_for_without_cuda(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, "device": "cuda"}))
+    assert main(["sat", "--config", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
