@@ -102,3 +102,34 @@ def test_cuda_asked_for_without_cuda(tmp_path, capsys, monkeypatch):
     path.write_text(yaml.safe_dump({**CONFIG, "device": "cuda"}))
     assert main(["sat", "--config", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_image_folder_and_checkpoint_paths_relative_to_the_config(tmp_path):
+    """A user's own folder and checkpoint, named relative to the config file."""
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from archsim.models import create_model
+
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog", "eel"):
+        (tmp_path / "images" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "images" / c / f"{i}.png")
+    torch.manual_seed(0)
+    state = create_model("test_resnet", num_classes=3).state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    cfg = {"device": "cpu", "data": {"source": "imagefolder", "root": "images", "resolution": 32},
+           "attack": {"steps": 1},
+           "models": [{"name": "test_resnet", "label": a, "checkpoint": "w.safetensors", "input_size": 32,
+                       "kwargs": {"num_classes": 3}} for a in ("a", "b")]}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    proc = subprocess.run(archsim_command() + ["sat", "--config", "../run.yaml", "--out", "out", "--no-progress"],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    acc = list(csv.DictReader(open(elsewhere / "out" / "clean_accuracy.csv")))
+    assert [int(r["n_images"]) for r in acc] == [9, 9]
+    assert acc[0]["n_correct"] == acc[1]["n_correct"]  # the same checkpoint: the same predictions
