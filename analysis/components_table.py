@@ -46,17 +46,13 @@ def entries_from_config(path: str | Path) -> list[ModelEntry]:
 
 def check_names(entries: list[ModelEntry]) -> None:
     """Raise ArchsimError naming every entry that is not a timm architecture (with close names)."""
-    import difflib
-
-    import timm
-    from timm.models import split_model_name_tag
+    from archsim.models import close_model_names
 
     bad = []
     for e in entries:
-        arch, _ = split_model_name_tag(e.name)
-        if not timm.is_model(arch):
-            close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
-            bad.append(f"{e.name!r}" + (f" (close: {', '.join(close)})" if close else ""))
+        close = close_model_names(e.name)
+        if close is not None:
+            bad.append(f"{e.name!r}" + (f" (close: {', '.join(close[:3])})" if close else ""))
     if bad:
         raise ArchsimError(f"unknown timm model{'s' if len(bad) > 1 else ''}: {'; '.join(bad)}")
 

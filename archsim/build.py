@@ -79,7 +79,7 @@ def _training_images(catalog: Catalog, eval_idx: list[int], settings: dict, seed
 def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet,
                    device: torch.device, progress: bool) -> None:
     settings = cfg.train
-    path = weights_cache_path(spec, settings, cfg, train_set)
+    path = weights_cache_path(spec, cfg, train_set)
     if path.is_file():
         load_model(model.model, str(path))
         return
@@ -90,10 +90,10 @@ def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set
         save_model(model.model.to("cpu"), str(tmp))
 
 
-def weights_cache_path(spec: ModelSpec, settings: dict, cfg: RunConfig, train_set: ImageSet) -> Path:
+def weights_cache_path(spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> Path:
     """cache_dir/weights/<label>-<hash>.safetensors, the hash over all that determines the weights."""
     key = {"model": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint")},
-           "train": settings, "data": {k: v for k, v in cfg.data.items() if k != "subset"},
+           "train": cfg.train, "data": {k: v for k, v in cfg.data.items() if k != "subset"},
            "train_ids": hashlib.sha256("\n".join(train_set.ids).encode()).hexdigest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return Path(cfg.cache_dir) / "weights" / f"{spec.label.replace('/', '_')}-{digest}.safetensors"

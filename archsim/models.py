@@ -42,8 +42,8 @@ def create_model(name: str, *, pretrained: bool | str = False, checkpoint: str |
                  **kwargs) -> torch.nn.Module:
     """timm.create_model with clear errors; returns the model in eval mode on the CPU."""
     arch, tag = split_model_name_tag(name)
-    if not timm.is_model(arch):
-        close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
+    close = close_model_names(name)
+    if close is not None:
         hint = f"; close names: {', '.join(close)}" if close else ""
         raise ArchsimError(f"unknown timm model {name!r}{hint}")
     if isinstance(pretrained, str):
@@ -71,6 +71,14 @@ def create_model(name: str, *, pretrained: bool | str = False, checkpoint: str |
     if checkpoint is not None:
         load_checkpoint(model, checkpoint)
     return model.eval()
+
+
+def close_model_names(name: str) -> list[str] | None:
+    """None when `name` (a pretrained tag allowed) is a timm architecture, else up to 5 close names."""
+    arch, _ = split_model_name_tag(name)
+    if timm.is_model(arch):
+        return None
+    return difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
 
 
 def _create_overriding_fixed_args(full: str, pretrained: bool, kwargs: dict) -> torch.nn.Module:

@@ -89,9 +89,9 @@ class SATResult:
     def sat_interval(self, a: int, b: int) -> tuple[float, float]:
         """95% Wilson interval of SAT(a, b), on the SAT (log) scale."""
         n = int(self.n_common[a, b])
-        low, high = wilson_interval(int(self.errors[a, b] + self.errors[b, a]), 2 * n)
         if n == 0:
             return math.nan, math.nan
+        low, high = wilson_interval(int(self.errors[a, b] + self.errors[b, a]), 2 * n)
         return math.log(max(self.eps_s, 100 * low)), math.log(max(self.eps_s, 100 * high))
 
     def pairs(self) -> list[dict]:

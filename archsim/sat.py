@@ -109,9 +109,7 @@ def _correct(model, images, labels, batch_size, device, name) -> np.ndarray:
             x, y = images[sl].to(device), labels[sl].to(device)
             try:
                 logits = model(x)
-            except ArchsimError:
-                raise
-            except RuntimeError as e:
+            except RuntimeError as e:  # shape errors deep inside a model; ArchsimError passes through
                 raise ArchsimError(f"model {name!r} failed on images of shape {tuple(x.shape)}: {e}") from None
             if int(y.max()) >= logits.shape[1]:
                 raise ArchsimError(f"label {int(y.max())} is outside model {name!r}'s {logits.shape[1]} classes")
