@@ -9,19 +9,24 @@ line (exit status 2) instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from archsim.errors import ArchsimError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from analysis import commands as analysis_commands
-    from archsim import sat_command
+COMMAND_MODULES = [
+    "archsim.sat_command",
+    "archsim.similarity_command",
+    "analysis.commands",
+]
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="archsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sat_command.register(sub)
-    analysis_commands.register(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -8,6 +8,7 @@
     data: {...}             # see archsim.data
     attack: {...}           # see attacks.make_attack; default native PGD Linf 4/255, 1/255, 10 steps
     train: {...}            # optional: train models that have no weights (see archsim.training)
+    similarity: {cka: {...}}  # optional: options per `archsim similarity --metric` measure
     models:
       - name: resnet50.a1_in1k   # timm name, optionally with a pretrained tag
         label: resnet50          # name in the matrices (default: name); unique
@@ -36,7 +37,7 @@ from archsim.errors import ArchsimError
 from archsim.sat import DEFAULT_EPS_S
 from archsim.training import train_settings
 
-TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "models"}
+TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "similarity", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
               "interpolation", "seed"}
 DEFAULT_ATTACK = {"backend": "native", "norm": "Linf", "eps": 4 / 255, "alpha": 1 / 255, "steps": 10,
@@ -72,6 +73,7 @@ class RunConfig:
     batch_size: int = 64
     eps_s: float = DEFAULT_EPS_S
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
+    similarity: dict = field(default_factory=dict)
     source: Path | None = None
 
     def torch_device(self):
@@ -139,6 +141,9 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
                     source=source)
     if raw.get("cache_dir") is not None:
         cfg.cache_dir = _resolve(raw["cache_dir"], base_dir)
+    cfg.similarity = _mapping(raw.get("similarity") or {}, "similarity")
+    for metric, options in cfg.similarity.items():
+        _mapping(options or {}, f"similarity.{metric}")
     return cfg
 
 

@@ -1,0 +1,1 @@
+"""Similarity measures SAT is compared against: representation-based and weight-based."""

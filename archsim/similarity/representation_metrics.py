@@ -1,0 +1,3 @@
+"""Representation measures (CKA, CCA family, gradient kernel) as `archsim similarity` metrics."""
+
+MEASURES: dict = {}

@@ -1,0 +1,77 @@
+"""`archsim similarity --metric NAME --config FILE --out DIR`: one model x model similarity matrix.
+
+Builds the config's models and images exactly as `archsim sat` does (same
+training cache, same evaluation images), computes the measure and writes
+DIR/<NAME>.csv in the format of sat.csv, plus DIR/<NAME>_detail.csv when the
+measure has a per-layer table. Options come from the config's
+`similarity: {NAME: {...}}` block, overridden by `--set key=value` (the value
+read as YAML, e.g. `--set layer=blocks.1 --set debiased=true`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import yaml
+
+from archsim.build import build_run
+from archsim.config import load_config
+from archsim.errors import ArchsimError
+from archsim.files import write_rows
+from archsim.matrix_csv import write_matrix
+from archsim.similarity.registry import MEASURES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("similarity", help="a model x model similarity matrix (CKA, CCA, atoms, ...)",
+                       description=__doc__)
+    p.add_argument("--metric", required=True, choices=sorted(MEASURES), help="the measure")
+    p.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a measure option")
+    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    cfg = load_config(args.config)
+    if args.device:
+        cfg.device = args.device
+    options = {**(cfg.similarity.get(args.metric) or {}), **parse_settings(args.set)}
+    progress = not args.no_progress
+    run_ = build_run(cfg, progress=progress)
+    result = MEASURES[args.metric](run_, options, seed=cfg.seed, progress=progress)
+    written = [write_matrix(f"{args.out}/{args.metric}.csv", result.names, result.values)]
+    if result.detail_rows:
+        written.append(write_rows(f"{args.out}/{args.metric}_detail.csv", result.detail_header, result.detail_rows))
+    for note in result.notes:
+        print(f"note: {note}")
+    _print_summary(args.metric, result, time.perf_counter() - start)
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'}; each value read as YAML."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ArchsimError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def _print_summary(metric: str, result, seconds: float) -> None:
+    names, values = result.names, result.values
+    width = max(len(n) for n in names)
+    print(f"\n{metric}: {len(names)} models, {seconds:.1f} s")
+    print(f"{'model':<{width}}  mean to others")
+    for i, name in enumerate(names):
+        others = np.delete(values[i], i)
+        others = others[~np.isnan(others)]
+        print(f"{name:<{width}}  {others.mean():14.4f}" if len(others) else f"{name:<{width}}  {'n/a':>14}")
