@@ -18,6 +18,7 @@ from archsim.errors import ArchsimError
 COMMAND_MODULES = [
     "archsim.sat_command",
     "archsim.similarity_command",
+    "archsim.store_command",
     "analysis.commands",
 ]
 

@@ -1,14 +1,20 @@
 """Files archsim writes: atomically (a temporary file renamed into place, so a
 crash never leaves a half-written file under the final name), and CSV tables
 with a header row, floats written with 6 significant digits.
+
+Temporary names are `<name>.<random>.tmp`, unique per write, so two processes
+writing the same file never write into one temporary file.
 """
 
 from __future__ import annotations
 
 import csv
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+TMP_SUFFIX = ".tmp"
 
 
 @contextmanager
@@ -16,7 +22,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success rename it to `path`, on failure remove it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
     try:
         yield tmp
         tmp.replace(path)

@@ -1,20 +1,21 @@
-"""The SAT engine: N attacks plus N^2 forward-only evaluations.
+"""The SAT engine in memory: N attacks plus N^2 forward-only evaluations.
 
     sat_matrix(models, images, labels, *, eps=4/255, alpha=1/255, steps=10,
                random_start=True, seed=0, eps_s=0.01, batch_size=64) -> SATResult
 
-1. Clean pass: every model classifies every image (inference mode, batched).
+1. Clean pass: every model classifies every image.
 2. For each source model s: attack only the images s classifies correctly (an
-   image s gets wrong can never enter X_s*), in batches; then every target t
-   classifies those adversarial images that t also gets right on clean input.
-   The adversarial images of s are dropped before the next source, so memory
-   does not grow with N.
+   image s gets wrong can never enter X_s*); then every target t classifies
+   those adversarial images that t also gets right on clean input. The
+   adversarial images of s (float16 perturbations, `archsim.advset`) are
+   dropped before the next source, so memory does not grow with N.
 3. SAT, transfer rates and intervals derive from the per-image outcomes
    (`archsim.outcomes.SATResult`).
 
-Attacks run in batches of `batch_size`; evaluations, which keep no gradients,
-in batches of 4 x batch_size. Attack batch b of every source uses the seed
-derived from (seed, b), so a run is reproducible for a given seed and batch size.
+The units of work (`archsim.units`) are those of the run store
+(`archsim.store`), which runs them cached and resumable: both give the same
+outcomes. Attack batch b of every source uses the seed derived from (seed, b),
+so a run is reproducible for a given seed and batch size.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+import attacks
+from archsim import units
 from archsim.errors import ArchsimError
 from archsim.outcomes import SATResult
-import attacks
 
 DEFAULT_EPS_S = 0.01  # floor inside the log, in percent: ln(0.01) = -4.6
-EVAL_BATCH_FACTOR = 4  # inference keeps no activations for backward: larger batches fit
 
 
 def sat_matrix(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], images: torch.Tensor,
@@ -50,25 +51,24 @@ def sat_matrix(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], ima
         "backend": "native", "norm": "Linf", "eps": eps, "alpha": alpha, "steps": steps,
         "random_start": random_start}
     attacks.make_attack(models[names[0]], {**attack_cfg, "seed": seed})  # bad configs fail before any work
-    n = len(labels)
+    images = images.cpu()
+    labels = labels.cpu()
     bar = tqdm(total=len(names) * (2 + len(names)), desc="SAT (clean, attacks, evaluations)", unit="unit",
                disable=not progress)
     bar.set_postfix_str("clean pass")
-    clean = np.zeros((len(names), n), dtype=bool)
+    clean = np.zeros((len(names), len(labels)), dtype=bool)
     for i, name in enumerate(names):
-        clean[i] = _correct(models[name], images, labels, EVAL_BATCH_FACTOR * batch_size, device, name)
+        clean[i] = units.clean_pass(models[name], images, labels, batch_size=batch_size, device=device, name=name)
         bar.update(1)
-    adv_correct = np.full((len(names), len(names), n), -1, dtype=np.int8)
+    adv_correct = np.full((len(names), len(names), len(labels)), -1, dtype=np.int8)
     for s, source in enumerate(names):
-        idx = np.flatnonzero(clean[s])
-        bar.set_postfix_str(f"attacking with {source} ({len(idx)} images)")
-        adv = _attack(models[source], images, labels, idx, attack_cfg, seed, batch_size, device)
+        bar.set_postfix_str(f"attacking with {source} ({int(clean[s].sum())} images)")
+        adv = units.attack(models[source], images, labels, clean[s], attack_cfg, seed=seed,
+                           batch_size=batch_size, device=device)
         bar.update(1)
         for t, target in enumerate(names):
-            keep = clean[t, idx]
-            if keep.any():
-                adv_correct[s, t, idx[keep]] = _correct(models[target], adv[torch.from_numpy(keep)], labels[idx[keep]],
-                                                        EVAL_BATCH_FACTOR * batch_size, device, target)
+            adv_correct[s, t] = units.evaluate(models[target], images, labels, adv, clean[t],
+                                               batch_size=batch_size, device=device, name=target)
             bar.update(1)
         del adv
     bar.close()
@@ -94,37 +94,3 @@ def _check_inputs(names, images, labels, eps_s, batch_size) -> None:
         raise ArchsimError("eps_s must be positive (it is the floor inside the log)")
     if batch_size < 1:
         raise ArchsimError("batch_size must be at least 1")
-
-
-def _batches(n: int, batch_size: int):
-    for start in range(0, n, batch_size):
-        yield start, slice(start, min(start + batch_size, n))
-
-
-def _correct(model, images, labels, batch_size, device, name) -> np.ndarray:
-    """Whether `model` classifies each image correctly, under inference mode."""
-    out = np.zeros(len(labels), dtype=bool)
-    with torch.inference_mode():
-        for _, sl in _batches(len(labels), batch_size):
-            x, y = images[sl].to(device), labels[sl].to(device)
-            try:
-                logits = model(x)
-            except RuntimeError as e:  # shape errors deep inside a model; ArchsimError passes through
-                raise ArchsimError(f"model {name!r} failed on images of shape {tuple(x.shape)}: {e}") from None
-            if int(y.max()) >= logits.shape[1]:
-                raise ArchsimError(f"label {int(y.max())} is outside model {name!r}'s {logits.shape[1]} classes")
-            out[sl] = (logits.argmax(1) == y).cpu().numpy()
-    return out
-
-
-def _attack(model, images, labels, idx, attack_cfg, seed, batch_size, device) -> torch.Tensor:
-    """Adversarial images for images[idx], batch by batch, each batch with its own derived seed."""
-    if len(idx) == 0:
-        return images[:0]
-    adv = []
-    for b, (_, sl) in enumerate(_batches(len(idx), batch_size)):
-        rows = torch.from_numpy(idx[sl])
-        batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
-        attacker = attacks.make_attack(model, {**attack_cfg, "seed": batch_seed})
-        adv.append(attacker(images[rows].to(device), labels[rows].to(device)).cpu())
-    return torch.cat(adv)

@@ -1,7 +1,15 @@
-"""`archsim sat --config FILE --out DIR`: SAT between all models of a config.
+"""`archsim sat --config FILE --out DIR`: SAT between all models of a config, cached in a run store.
 
-Writes DIR/sat.csv (the SAT paper's release format), DIR/transfer.csv,
-DIR/pairs.csv and DIR/clean_accuracy.csv, and prints a short summary.
+DIR is a run directory (`archsim.store`): DIR/store.sqlite and DIR/tensors/
+keep every attack and evaluation by content, so a rerun computes only what
+the store lacks (adding model N+1 to N: 1 attack, 2N+1 evaluations) and a
+killed run resumes where it stopped. From the stored outcomes of the config's
+models, images and attack it writes DIR/sat.csv (the SAT paper's release
+format), DIR/transfer.csv, DIR/pairs.csv and DIR/clean_accuracy.csv, and
+prints a summary with the units run and reused.
+
+`--executor ray` runs the units as Ray tasks (`pip install 'archsim[ray]'`);
+DIR must then be on a path that every Ray node sees.
 """
 
 from __future__ import annotations
@@ -11,17 +19,25 @@ import time
 
 import numpy as np
 
-from archsim.build import build_run
-from archsim.config import load_config
-from archsim.sat import sat_matrix
+from archsim.build import Run, build_run
+from archsim.config import RunConfig, load_config
+from archsim.store import (LocalExecutor, Plan, RayExecutor, RunStore, attack_entry, dataset_entry, model_entry,
+                           run_plan)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sat", help="SAT matrix: PGD per model, evaluated across all models",
-                       description=__doc__)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
+    p.add_argument("--out", required=True, help="run directory: the store and the output CSVs")
+    p.add_argument("--device", help="override the config's device (cpu, cuda, auto); local executor")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run units in this process (local) or as Ray tasks (ray)")
+    p.add_argument("--ray-address", help="Ray cluster to join (e.g. auto, ray://head:10001); "
+                                         "default: $RAY_ADDRESS, else a local Ray instance")
+    p.add_argument("--cpus-per-task", type=float, default=1, help="CPUs per Ray task (default 1)")
+    p.add_argument("--gpus-per-task", type=float, default=0,
+                   help="GPUs per Ray task (default 0); above 0, tasks run on CUDA")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -33,13 +49,34 @@ def run(args: argparse.Namespace) -> int:
         cfg.device = args.device
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
-    result = sat_matrix(run_.models, run_.images.images, run_.images.labels, seed=cfg.seed, eps_s=cfg.eps_s,
-                        batch_size=cfg.batch_size, attack=cfg.attack, device=cfg.torch_device(),
-                        image_ids=run_.images.ids, progress=progress)
+    store = RunStore(args.out)
+    try:
+        plan = plan_run(store, cfg, run_)
+        models = {i: run_.models[label] for label, i in zip(plan.labels, plan.model_ids)}
+        images, labels = run_.images.images, run_.images.labels
+        if args.executor == "ray":
+            executor = RayExecutor(models, images, labels, address=args.ray_address,
+                                   cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task)
+        else:
+            executor = LocalExecutor(models, images, labels, str(cfg.torch_device()))
+        try:
+            report = run_plan(store, plan, executor, progress=progress)
+        finally:
+            executor.close()
+        result = store.sat_result(plan, cfg.eps_s)
+    finally:
+        store.close()
     paths = result.write(args.out)
     _print_summary(result, time.perf_counter() - start)
+    print(report.summary())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def plan_run(store: RunStore, cfg: RunConfig, run_: Run) -> Plan:
+    """Register the config's models, images and attack in `store`; the plan of this run."""
+    entries = [model_entry(s.label, s.name, s.kwargs, run_.models[s.label]) for s in cfg.models]
+    return store.register(entries, dataset_entry(run_.images), attack_entry(cfg.attack, cfg.seed, cfg.batch_size))
 
 
 def _print_summary(result, seconds: float) -> None:

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from archsim.data import describe, select_indices
 from archsim.models import create_model
@@ -44,6 +45,21 @@ def tiny_zoo(digits_split):
                          progress=False)
         zoo[label] = model
     return zoo
+
+
+@pytest.fixture(scope="session")
+def zoo_specs(tiny_zoo, tmp_path_factory):
+    """Config entries for the tiny zoo, each loading its trained weights from a safetensors checkpoint."""
+    folder = tmp_path_factory.mktemp("zoo")
+    specs = {}
+    for label, model in tiny_zoo.items():
+        path = folder / f"{label}.safetensors"
+        save_file({k: v.contiguous() for k, v in model.model.state_dict().items()}, str(path))
+        name, kwargs, _ = TINY_MODELS[label]
+        specs[label] = {"name": name, "label": label, "checkpoint": str(path), "input_size": 16,
+                        "kwargs": {"num_classes": 10, **{k: list(v) if isinstance(v, tuple) else v
+                                                        for k, v in kwargs.items()}}}
+    return specs
 
 
 @pytest.fixture

@@ -1,0 +1,112 @@
+"""Where jobs run: in this process, or as Ray tasks.
+
+An executor gets the models (by store model id), images and labels once, then
+
+    handle = executor.submit(job)           # start a job (archsim.store.jobs)
+    handle, result, error = executor.wait(handles)   # one finished job: its result or its exception
+    executor.capacity                       # how many jobs to keep in flight
+    executor.close()                        # cancel what still runs
+
+`LocalExecutor` runs each job in this process when it is submitted, on the
+run's device. `RayExecutor` runs each job as a Ray task with `cpus_per_task`
+CPUs and `gpus_per_task` GPUs (on CUDA when that is above 0, else on the CPU);
+models and images go to the workers once through Ray's object store, and
+tasks read and write adversarial sets under the run directory, which must be
+on a path every node sees. Ray is imported only here, only when asked for
+(`pip install 'archsim[ray]'`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from archsim.errors import ArchsimError
+from archsim.store.jobs import run_job
+
+
+class LocalExecutor:
+    capacity = 1
+
+    def __init__(self, models: dict, images: torch.Tensor, labels: torch.Tensor, device: str):
+        self._models, self._images, self._labels, self.device = models, images, labels, device
+        self._done: dict[int, tuple] = {}
+
+    def submit(self, job) -> int:
+        handle = len(self._done) + 1
+        try:
+            self._done[handle] = (run_job(job, self._models[job.model], self._images, self._labels, self.device), None)
+        except Exception as e:  # handed to the scheduler, which decides what it means
+            self._done[handle] = (None, e)
+        return handle
+
+    def wait(self, handles: list) -> tuple:
+        handle = handles[0]
+        return (handle, *self._done.pop(handle))
+
+    def close(self) -> None:
+        self._done.clear()
+
+
+class RayExecutor:
+    def __init__(self, models: dict, images: torch.Tensor, labels: torch.Tensor, *, address: str | None = None,
+                 cpus_per_task: float = 1, gpus_per_task: float = 0):
+        if not cpus_per_task > 0 or not gpus_per_task >= 0:
+            raise ArchsimError(f"--cpus-per-task must be > 0 and --gpus-per-task >= 0, "
+                               f"got {cpus_per_task} and {gpus_per_task}")
+        try:
+            import ray
+        except ImportError:
+            raise ArchsimError("--executor ray needs Ray: pip install 'archsim[ray]'") from None
+        self._ray, self._running = ray, set()
+        self._started = not ray.is_initialized()
+        if self._started:
+            try:
+                ray.init(address=address)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise ArchsimError(f"cannot start or reach a Ray cluster (address {address or 'local'}): {e}") from None
+        try:
+            self.capacity = _task_slots(ray.cluster_resources(), cpus_per_task, gpus_per_task)
+        except ArchsimError:
+            self.close()
+            raise
+        self.device = "cuda" if gpus_per_task > 0 else "cpu"
+        self._models = {i: ray.put(m.to("cpu")) for i, m in models.items()}
+        self._images, self._labels = ray.put(images), ray.put(labels)
+        # Ray retries a task whose worker died; an exception the task raises comes back to the scheduler
+        self._task = ray.remote(run_job).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task)
+
+    def submit(self, job):
+        handle = self._task.remote(job, self._models[job.model], self._images, self._labels, self.device)
+        self._running.add(handle)
+        return handle
+
+    def wait(self, handles: list) -> tuple:
+        ray = self._ray
+        [handle], _ = ray.wait(handles, num_returns=1)
+        self._running.discard(handle)
+        try:
+            return handle, ray.get(handle), None
+        except ray.exceptions.RayTaskError as e:  # the task's own exception, as raised in the worker
+            return handle, None, e.cause if e.cause is not None else e
+        except ray.exceptions.RayError as e:  # a worker or node died
+            return handle, None, e
+
+    def close(self) -> None:
+        """Cancel the tasks still running; shut Ray down if this executor started it."""
+        for handle in self._running:
+            self._ray.cancel(handle, force=True)
+        if self._started:
+            self._ray.shutdown()
+
+
+def _task_slots(resources: dict, cpus_per_task: float, gpus_per_task: float) -> int:
+    """How many tasks the cluster runs at once."""
+    slots = resources.get("CPU", 1) / cpus_per_task
+    if gpus_per_task > 0:
+        slots = min(slots, resources.get("GPU", 0) / gpus_per_task)
+        if slots < 1:
+            raise ArchsimError(f"the Ray cluster has {resources.get('GPU', 0):g} GPU(s); "
+                               f"--gpus-per-task {gpus_per_task:g} fits no task")
+    return max(1, math.floor(slots))

@@ -1,0 +1,79 @@
+"""Content keys: what a stored result depends on, hashed.
+
+- A model: its timm architecture (the pretrained tag aside: the weights say
+  which weights), the kwargs it was built with, the sha256 of its weights, and
+  the wrapper's data config (input size, interpolation, mean, std). The label
+  is only a name: two labels for the same content share all results.
+- A dataset: the image ids, the labels and the bytes of the image tensor.
+- An attack: the full attack config, the seed and the attack and evaluation
+  batch sizes (batch b is seeded from (seed, b)).
+
+Changing any of these makes new entries; the same content finds the old ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import torch
+from timm.models import split_model_name_tag
+
+from archsim.data import ImageSet
+from archsim.models import weights_hash
+from archsim.units import EVAL_BATCH_FACTOR
+from archsim.wrapper import PixelModel
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    key: str
+    label: str
+    identity: str  # arch@first 16 hex digits of the weights hash
+    data_config: dict
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    key: str
+    image_ids: list[str]
+    image_shape: list[int]
+
+
+@dataclass(frozen=True)
+class AttackEntry:
+    key: str
+    config: dict  # {"attack": {...}, "seed": int, "batch_size": int, "eval_batch_size": int}
+
+
+def model_entry(label: str, name: str, kwargs: dict, model: PixelModel) -> ModelEntry:
+    """The entry of `model`, created as timm `name` with `kwargs` and wrapped in a PixelModel."""
+    arch, _ = split_model_name_tag(name)
+    weights = weights_hash(model.model)
+    data_config = {"input_size": list(model.input_size), "interpolation": model.interpolation,
+                   "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}
+    key = _hash({"arch": arch, "kwargs": kwargs, "weights": weights, "data_config": data_config})
+    return ModelEntry(key, label, f"{arch}@{weights[:16]}", data_config)
+
+
+def dataset_entry(images: ImageSet) -> DatasetEntry:
+    """The entry of an image set: ids, labels and pixels."""
+    h = hashlib.sha256()
+    h.update(json.dumps(images.ids).encode())
+    for t in (images.labels, images.images):
+        t = t.detach().cpu().contiguous()
+        h.update(f"|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return DatasetEntry(h.hexdigest(), list(images.ids), list(images.images.shape[1:]))
+
+
+def attack_entry(attack: dict, seed: int, batch_size: int) -> AttackEntry:
+    """The entry of an attack config run with `seed` in batches of `batch_size`."""
+    config = {"attack": dict(attack), "seed": int(seed), "batch_size": int(batch_size),
+              "eval_batch_size": EVAL_BATCH_FACTOR * int(batch_size)}
+    return AttackEntry(_hash(config), config)
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,256 @@
+"""A run directory: RUN_DIR/store.sqlite (schema in `archsim.store.db`) and RUN_DIR/tensors/.
+
+    store = RunStore(run_dir)
+    plan = store.register(models, dataset, attack)  # entries and their units (existing ones are kept)
+    claim = store.claim(plan, worker)               # atomically take the next unit whose inputs exist
+    store.record(claim, result)                     # its outcomes, and the unit is done
+    store.release(claim, "failed")                  # back to pending
+    store.release_all(worker, "interrupted")        # every unit the worker still holds
+    store.invalidate(claim)                         # its adversarial set is corrupt: redo that attack
+    store.progress(plan)                            # {(kind, status): count}
+    store.sat_result(plan, eps_s)                   # SATResult derived from the stored outcomes
+
+For N models the plan has N attack units (source, dataset, attack) and N^2
+evaluation units (source, target, dataset, attack). An attack unit stores the
+source's clean outcomes and its adversarial set; evaluation unit (s, t) can
+start once s's adversarial set and t's clean outcomes are stored. A unit is
+claimed inside one write transaction (pending -> running, leased to the
+worker, a `unit_runs` row added); units whose lease ran out or whose local
+worker process is gone are taken back first (see `archsim.store.leases`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from archsim.errors import ArchsimError
+from archsim.outcomes import SATResult
+from archsim.store.db import connect, transaction
+from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
+from archsim.store.leases import LEASE_S, is_gone
+from archsim.store.tensors import TENSOR_DIR, FileRecord
+
+DB_NAME = "store.sqlite"
+
+_IN_PLAN = """u.dataset = :dataset AND u.attack = :attack
+    AND u.source IN (SELECT value FROM json_each(:models))
+    AND (u.target IS NULL OR u.target IN (SELECT value FROM json_each(:models)))"""
+
+_CLAIMABLE = f"""
+SELECT u.id, u.kind, u.source, u.target FROM units u
+WHERE u.status = 'pending' AND {_IN_PLAN}
+  AND (u.kind = 'attack' OR (
+        EXISTS (SELECT 1 FROM units a JOIN adversarial_sets s ON s.unit = a.id
+                WHERE a.kind = 'attack' AND a.status = 'done' AND a.source = u.source
+                  AND a.dataset = u.dataset AND a.attack = u.attack)
+        AND EXISTS (SELECT 1 FROM clean_outcomes c WHERE c.model = u.target AND c.dataset = u.dataset)))
+ORDER BY u.kind = 'evaluation', u.source, u.target
+LIMIT 1"""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The units for some models on one dataset under one attack."""
+
+    labels: list[str]
+    model_ids: list[int]  # per label; labels with the same content share an id
+    model_keys: dict[int, str]
+    dataset: int
+    dataset_key: str
+    image_ids: list[str]
+    attack: int
+    attack_key: str
+    attack_config: dict  # see archsim.store.keys.attack_entry
+
+    def name(self, model_id: int) -> str:
+        return self.labels[self.model_ids.index(model_id)]
+
+    @property
+    def params(self) -> dict:
+        return {"dataset": self.dataset, "attack": self.attack, "models": json.dumps(sorted(set(self.model_ids)))}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A unit taken by a worker, with what it needs from the store."""
+
+    unit: int
+    run: int  # unit_runs id
+    kind: str  # attack | evaluation
+    source: int
+    target: int | None
+    output: str | None = None  # attack: where to write the adversarial set
+    clean: np.ndarray | None = None  # attack: the source's stored clean outcomes, when known
+    advset: FileRecord | None = None  # evaluation: the source's adversarial set
+    attack_unit: int | None = None  # evaluation: the unit that made it
+    keep: np.ndarray | None = None  # evaluation: the target's clean outcomes
+
+
+class RunStore:
+    """The run store in `run_dir` (created when missing unless `create=False`)."""
+
+    def __init__(self, run_dir: str | Path, *, create: bool = True):
+        self.run_dir = Path(run_dir).resolve()
+        if create:
+            (self.run_dir / TENSOR_DIR).mkdir(parents=True, exist_ok=True)
+        elif not self.run_dir.is_dir():
+            raise ArchsimError(f"run store folder not found: {self.run_dir}")
+        self.db_path = self.run_dir / DB_NAME
+        self.conn = connect(self.db_path, create=create)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def register(self, models: list[ModelEntry], dataset: DatasetEntry, attack: AttackEntry) -> Plan:
+        """Add the entries and every unit they need; what exists already is kept as it is."""
+        c = self.conn
+        with transaction(c):
+            ids = []
+            for m in models:
+                c.execute("INSERT OR IGNORE INTO models (key, label, identity, data_config) VALUES (?, ?, ?, ?)",
+                          (m.key, m.label, m.identity, json.dumps(m.data_config)))
+                ids.append(c.execute("SELECT id FROM models WHERE key = ?", (m.key,)).fetchone()[0])
+            c.execute("INSERT OR IGNORE INTO datasets (key, n_images, image_shape, image_ids) VALUES (?, ?, ?, ?)",
+                      (dataset.key, len(dataset.image_ids), json.dumps(dataset.image_shape),
+                       json.dumps(dataset.image_ids)))
+            d = c.execute("SELECT id FROM datasets WHERE key = ?", (dataset.key,)).fetchone()[0]
+            c.execute("INSERT OR IGNORE INTO attacks (key, config) VALUES (?, ?)",
+                      (attack.key, json.dumps(attack.config, sort_keys=True)))
+            a = c.execute("SELECT id FROM attacks WHERE key = ?", (attack.key,)).fetchone()[0]
+            distinct = list(dict.fromkeys(ids))
+            c.executemany("INSERT OR IGNORE INTO units (kind, source, dataset, attack) VALUES ('attack', ?, ?, ?)",
+                          [(s, d, a) for s in distinct])
+            c.executemany("INSERT OR IGNORE INTO units (kind, source, target, dataset, attack) "
+                          "VALUES ('evaluation', ?, ?, ?, ?)", [(s, t, d, a) for s in distinct for t in distinct])
+        return Plan([m.label for m in models], ids, {i: m.key for i, m in zip(ids, models)}, d, dataset.key,
+                    list(dataset.image_ids), a, attack.key, attack.config)
+
+    def claim(self, plan: Plan, worker: str) -> Claim | None:
+        """Take the next unit of `plan` that can run now (attacks first), or None."""
+        c = self.conn
+        now = time.time()
+        with transaction(c):
+            self._take_back_stale(now)
+            row = c.execute(_CLAIMABLE, plan.params).fetchone()
+            if row is None:
+                return None
+            unit, kind, source, target = row
+            c.execute("UPDATE units SET status = 'running', worker = ?, lease_until = ? WHERE id = ?",
+                      (worker, now + LEASE_S, unit))
+            run = c.execute("INSERT INTO unit_runs (unit, worker, started) VALUES (?, ?, ?)",
+                            (unit, worker, now)).lastrowid
+            if kind == "attack":
+                output = (f"{TENSOR_DIR}/adv/{plan.model_keys[source][:16]}-{plan.dataset_key[:12]}-"
+                          f"{plan.attack_key[:12]}-r{run}.safetensors")
+                return Claim(unit, run, kind, source, None, output=output,
+                             clean=self._clean(source, plan.dataset))
+            attack_unit, path, sha, size = c.execute(
+                "SELECT a.id, s.path, s.sha256, s.bytes FROM units a JOIN adversarial_sets s ON s.unit = a.id "
+                "WHERE a.kind = 'attack' AND a.source = ? AND a.dataset = ? AND a.attack = ?",
+                (source, plan.dataset, plan.attack)).fetchone()
+            return Claim(unit, run, kind, source, target, advset=FileRecord(path, sha, size),
+                         attack_unit=attack_unit, keep=self._clean(target, plan.dataset))
+
+    def record(self, claim: Claim, result) -> bool:
+        """Store a finished unit's outcomes; False (nothing stored) when the worker lost its lease."""
+        c = self.conn
+        now = time.time()
+        with transaction(c):
+            held = c.execute("SELECT 1 FROM units u JOIN unit_runs r ON r.unit = u.id WHERE u.id = ? "
+                             "AND u.status = 'running' AND r.id = ? AND r.worker = u.worker AND r.finished IS NULL",
+                             (claim.unit, claim.run)).fetchone()
+            if held is None:
+                return False
+            if claim.kind == "attack":
+                dataset = c.execute("SELECT dataset FROM units WHERE id = ?", (claim.unit,)).fetchone()[0]
+                c.execute("INSERT OR IGNORE INTO clean_outcomes (model, dataset, correct) VALUES (?, ?, ?)",
+                          (claim.source, dataset, result.clean.astype(np.int8).tobytes()))
+                c.execute("INSERT INTO adversarial_sets (unit, path, sha256, bytes, n_images) VALUES (?, ?, ?, ?, ?)",
+                          (claim.unit, result.file.path, result.file.sha256, result.file.bytes, result.n_images))
+            else:
+                c.execute("INSERT INTO adversarial_outcomes (unit, correct) VALUES (?, ?)",
+                          (claim.unit, result.correct.astype(np.int8).tobytes()))
+            c.execute("UPDATE units SET status = 'done', worker = NULL, lease_until = NULL WHERE id = ?", (claim.unit,))
+            c.execute("UPDATE unit_runs SET finished = ?, result = 'done', ran_on = ? WHERE id = ?",
+                      (now, result.ran_on, claim.run))
+        return True
+
+    def release(self, claim: Claim, result: str) -> None:
+        """Give a claimed unit back (pending again); its run ends with `result`."""
+        with transaction(self.conn):
+            self._release(claim, result)
+
+    def release_all(self, worker: str, result: str) -> None:
+        """Give back every unit `worker` still holds (pending again); their runs end with `result`."""
+        with transaction(self.conn):
+            self.conn.execute("UPDATE unit_runs SET finished = ?, result = ? WHERE worker = ? AND finished IS NULL "
+                              "AND unit IN (SELECT id FROM units WHERE worker = ? AND status = 'running')",
+                              (time.time(), result, worker, worker))
+            self.conn.execute("UPDATE units SET status = 'pending', worker = NULL, lease_until = NULL "
+                              "WHERE worker = ? AND status = 'running'", (worker,))
+
+    def invalidate(self, claim: Claim) -> bool:
+        """The adversarial set an evaluation claim read is corrupt: drop it, make its attack unit
+        pending again (unless another worker did already) and give the evaluation back."""
+        c = self.conn
+        with transaction(c):
+            dropped = c.execute("DELETE FROM adversarial_sets WHERE unit = ? AND path = ?",
+                                (claim.attack_unit, claim.advset.path)).rowcount
+            if dropped:
+                c.execute("UPDATE units SET status = 'pending', worker = NULL, lease_until = NULL WHERE id = ?",
+                          (claim.attack_unit,))
+            self._release(claim, "corrupt")
+        return bool(dropped)
+
+    def progress(self, plan: Plan) -> Counter:
+        """Units of `plan` by (kind, status)."""
+        rows = self.conn.execute(f"SELECT u.kind, u.status, COUNT(*) FROM units u WHERE {_IN_PLAN} "
+                                 "GROUP BY u.kind, u.status", plan.params)
+        return Counter({(kind, status): n for kind, status, n in rows})
+
+    def sat_result(self, plan: Plan, eps_s: float) -> SATResult:
+        """The SATResult of `plan`'s labels, derived from the stored outcomes (all units must be done)."""
+        todo = sum(n for (_, status), n in self.progress(plan).items() if status != "done")
+        if todo:
+            raise ArchsimError(f"the run store has {todo} unit(s) of this run still to do")
+        n = len(plan.image_ids)
+        index = {}
+        for i, model_id in enumerate(plan.model_ids):
+            index.setdefault(model_id, []).append(i)
+        clean = np.zeros((len(plan.labels), n), dtype=bool)
+        for model_id, rows in index.items():
+            clean[rows] = self._clean(model_id, plan.dataset).astype(bool)
+        adv = np.full((len(plan.labels), len(plan.labels), n), -1, dtype=np.int8)
+        for source, target, blob in self.conn.execute(
+                f"SELECT u.source, u.target, o.correct FROM units u JOIN adversarial_outcomes o ON o.unit = u.id "
+                f"WHERE u.kind = 'evaluation' AND {_IN_PLAN}", plan.params):
+            for s in index[source]:
+                adv[s, index[target]] = np.frombuffer(blob, dtype=np.int8)
+        return SATResult(list(plan.labels), clean, adv, eps_s, image_ids=list(plan.image_ids))
+
+    def _clean(self, model: int, dataset: int) -> np.ndarray | None:
+        row = self.conn.execute("SELECT correct FROM clean_outcomes WHERE model = ? AND dataset = ?",
+                                (model, dataset)).fetchone()
+        return None if row is None else np.frombuffer(row[0], dtype=np.int8).astype(bool)
+
+    def _take_back_stale(self, now: float) -> None:
+        rows = self.conn.execute("SELECT id, worker, lease_until FROM units WHERE status = 'running'").fetchall()
+        stale = [(unit,) for unit, worker, lease in rows if lease < now or is_gone(worker)]
+        self.conn.executemany("UPDATE units SET status = 'pending', worker = NULL, lease_until = NULL WHERE id = ?",
+                              stale)
+        self.conn.executemany("UPDATE unit_runs SET finished = ?, result = 'lost' WHERE unit = ? AND finished IS NULL",
+                              [(now, unit) for (unit,) in stale])
+
+    def _release(self, claim: Claim, result: str) -> None:
+        c = self.conn
+        c.execute("UPDATE units SET status = 'pending', worker = NULL, lease_until = NULL "
+                  "WHERE id = ? AND status = 'running' AND worker = (SELECT worker FROM unit_runs WHERE id = ?)",
+                  (claim.unit, claim.run))
+        c.execute("UPDATE unit_runs SET finished = ?, result = ? WHERE id = ? AND finished IS NULL",
+                  (time.time(), result, claim.run))
