@@ -18,7 +18,9 @@ from archsim.errors import ArchsimError
 COMMAND_MODULES = [
     "archsim.sat_command",
     "archsim.similarity_command",
+    "archsim.layers_command",
     "archsim.store_command",
+    "archsim.weights_test_command",
     "analysis.commands",
 ]
 

@@ -21,7 +21,8 @@ from archsim.config import load_config
 from archsim.errors import ArchsimError
 from archsim.files import write_rows
 from archsim.matrix_csv import write_matrix
-from archsim.similarity.registry import MEASURES
+from archsim.similarity.registry import MEASURES, OPTIONS
+from archsim.similarity.result import check_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         cfg.device = args.device
     options = {**(cfg.similarity.get(args.metric) or {}), **parse_settings(args.set)}
+    check_options(options, OPTIONS[args.metric], args.metric)  # a misspelt option fails before any training
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
     result = MEASURES[args.metric](run_, options, seed=cfg.seed, progress=progress)

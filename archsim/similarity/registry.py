@@ -1,6 +1,9 @@
-"""Every measure `archsim similarity --metric NAME` can compute, by name."""
+"""Every measure `archsim similarity --metric NAME` can compute, by name, and the options each accepts."""
 
 from archsim.similarity.representation_metrics import MEASURES as REPRESENTATION_MEASURES
+from archsim.similarity.representation_metrics import OPTIONS as REPRESENTATION_OPTIONS
 from archsim.similarity.weight_metrics import MEASURES as WEIGHT_MEASURES
+from archsim.similarity.weight_metrics import OPTIONS as WEIGHT_OPTIONS
 
 MEASURES = {**REPRESENTATION_MEASURES, **WEIGHT_MEASURES}
+OPTIONS = {**REPRESENTATION_OPTIONS, **WEIGHT_OPTIONS}  # name -> {option: default}

@@ -1,0 +1,186 @@
+"""Gradient-kernel similarity: gradients against hand-derived ones, the CountSketch against its dense matrix,
+the indices against scipy/numpy formulas."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.linalg import sqrtm
+from torch import nn
+
+from archsim.errors import ArchsimError
+from archsim.models import create_model
+from archsim.similarity.activations import layer_gradients, tempered_objective
+from archsim.similarity.gradient_kernel import (GradientKernel, count_sketch, kernel_cka, kernel_euclidean,
+                                                normalized_bures_similarity)
+from archsim.wrapper import PixelModel
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def q_minus_p(logits, beta):
+    """d/dz sum_c q_c log p_c with q held constant: q - p (q sums to 1)."""
+    p = softmax(logits)
+    q = p ** beta / (p ** beta).sum(axis=1, keepdims=True)
+    return q - p
+
+
+def centred(k):
+    n = len(k)
+    h = np.eye(n) - np.ones((n, n)) / n
+    return h @ k @ h
+
+
+def dense_sketch(rows, weights, buckets):
+    s = np.zeros((buckets, len(rows)))
+    for i in range(len(rows)):
+        s[rows[i].numpy(), i] = weights[i].numpy()
+    return s
+
+
+# --- gradients -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("beta", [0.5, 0.0])
+def test_pre_logits_gradient_is_w_transpose_q_minus_p(beta):
+    torch.manual_seed(0)
+    vit = PixelModel(create_model("vit_tiny_patch16_224", num_classes=7, img_size=16, patch_size=4, embed_dim=24,
+                                  depth=1, num_heads=2), input_size=16)
+    with torch.no_grad():
+        vit.model.head.weight.normal_()  # timm's small head init would make every gradient tiny
+    images = torch.rand(12, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    (f, g), = layer_gradients(vit, images, "pre_logits", batch_size=12, beta=beta)
+    w, b = vit.model.head.weight.detach().double().numpy(), vit.model.head.bias.detach().double().numpy()
+    h = f.double().numpy()
+    np.testing.assert_allclose(g.numpy(), q_minus_p(h @ w.T + b, beta) @ w, rtol=1e-4, atol=1e-5)
+    assert np.abs(g.numpy()).max() > 0.1  # not trivially zero
+
+
+def test_named_layer_gradient_through_an_inplace_relu():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 7), nn.ReLU(inplace=True), nn.Linear(7, 3))
+    model = PixelModel(net, input_size=2, mean=(0, 0, 0), std=(1, 1, 1))
+    images = torch.rand(10, 3, 2, 2, generator=torch.Generator().manual_seed(2))
+    batches = list(layer_gradients(model, images, "1", batch_size=4))
+    assert [len(f) for f, _ in batches] == [3, 4, 3]  # balanced batches
+    f, g = (torch.cat(t).double().numpy() for t in zip(*batches))
+    w1, b1 = net[1].weight.detach().double().numpy(), net[1].bias.detach().double().numpy()
+    w2, b2 = net[3].weight.detach().double().numpy(), net[3].bias.detach().double().numpy()
+    x = images.reshape(10, -1).double().numpy()
+    h = x @ w1.T + b1
+    np.testing.assert_allclose(f, h, atol=1e-6)
+    expected = (q_minus_p(np.maximum(h, 0) @ w2.T + b2, 0.5) @ w2) * (h > 0)
+    np.testing.assert_allclose(g, expected, atol=1e-6)
+
+
+def test_pre_logits_gradients_refuse_a_head_that_is_more_than_its_classifier(monkeypatch):
+    torch.manual_seed(0)
+    model = PixelModel(create_model("resnet18", num_classes=3, channels=(8, 8, 8, 8)), input_size=16)
+    images = torch.rand(4, 3, 16, 16)
+    assert len(list(layer_gradients(model, images, "pre_logits", batch_size=4))) == 1
+    head = model.model.forward_head
+    monkeypatch.setattr(model.model, "forward_head", lambda x, pre_logits=False: head(x, pre_logits) * (
+        1 if pre_logits else 2))
+    with pytest.raises(ArchsimError, match="not its classifier applied to pre_logits"):
+        list(layer_gradients(model, images, "pre_logits", batch_size=4))
+
+
+def test_beta_one_makes_every_gradient_zero():
+    logits = torch.randn(5, 4, requires_grad=True)
+    (grad,) = torch.autograd.grad(tempered_objective(logits, beta=1.0), logits)
+    assert grad.abs().max() < 1e-6
+
+
+# --- the CountSketch -------------------------------------------------------------------------------------------
+
+def test_count_sketch_columns_have_t_distinct_buckets_and_e_st_s_is_identity():
+    gen = torch.Generator().manual_seed(0)
+    total = np.zeros((5, 5))
+    for _ in range(3000):
+        rows, weights = count_sketch(5, buckets=7, nonzeros=3, generator=gen)
+        assert all(len(set(r.tolist())) == 3 for r in rows)
+        np.testing.assert_allclose(np.abs(weights.numpy()), 1 / np.sqrt(3))
+        s = dense_sketch(rows, weights, 7)
+        np.testing.assert_allclose(np.diag(s.T @ s), 1.0)  # distinct buckets: every column has norm 1
+        total += s.T @ s
+    off = (total / 3000)[~np.eye(5, dtype=bool)]
+    assert np.abs(off).max() < 0.05
+
+
+def test_streamed_sketch_equals_the_dense_sketch_of_all_examples():
+    rng = np.random.default_rng(0)
+    f, g = rng.normal(size=(25, 6)), rng.normal(size=(25, 4))
+    acc = GradientKernel(buckets=16, nonzeros=3, seed=7)
+    gen, blocks = torch.Generator().manual_seed(7), []
+    for s in (slice(0, 10), slice(10, 20), slice(20, 25)):
+        acc.update(f[s], g[s])
+        blocks.append(dense_sketch(*count_sketch(s.stop - s.start, 16, 3, gen), 16))
+    sketch = np.hstack(blocks)  # a fresh sketch per batch, all summed into the same 16 buckets
+    sf, sg = sketch @ f, sketch @ g
+    np.testing.assert_allclose(acc.kernel().numpy(), (sf @ sf.T) * (sg @ sg.T), atol=1e-10)
+
+
+def test_unsketched_kernel_is_the_hadamard_product_of_the_gram_matrices():
+    rng = np.random.default_rng(1)
+    f, g = rng.normal(size=(9, 5)), rng.normal(size=(9, 3))
+    acc = GradientKernel(buckets=None)
+    acc.update(f[:4], g[:4])
+    acc.update(f[4:], g[4:])
+    np.testing.assert_allclose(acc.kernel().numpy(), (f @ f.T) * (g @ g.T), atol=1e-12)
+
+
+def test_models_sharing_a_seed_share_the_sketch():
+    rng = np.random.default_rng(2)
+    f, g = rng.normal(size=(30, 5)), rng.normal(size=(30, 3))
+    kernels = []
+    for seed in (3, 3, 4):
+        acc = GradientKernel(buckets=8, nonzeros=2, seed=seed)
+        acc.update(f, g)
+        kernels.append(acc.kernel())
+    assert torch.equal(kernels[0], kernels[1]) and not torch.equal(kernels[0], kernels[2])
+    assert kernel_cka(kernels[0], kernels[1]) == pytest.approx(1.0, abs=1e-12)
+
+
+# --- indices ---------------------------------------------------------------------------------------------------
+
+def psd_pair(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(n, 4))
+    k1 = f @ f.T * np.exp(-0.1 * ((f[:, None] - f[None]) ** 2).sum(-1))
+    k2 = (f + 0.8 * rng.normal(size=f.shape)) @ (f + 0.8 * rng.normal(size=f.shape)).T
+    return k1, k2 @ k2.T / n  # both PSD
+
+
+def test_indices_match_their_formulas():
+    k1, k2 = psd_pair()
+    a, b = centred(k1), centred(k2)
+    assert kernel_cka(k1, k2) == pytest.approx((a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b), abs=1e-12)
+    ra = sqrtm(a)
+    nbs = np.trace(sqrtm(ra @ b @ ra)).real / np.sqrt(np.trace(a) * np.trace(b))
+    assert normalized_bures_similarity(k1, k2) == pytest.approx(nbs, abs=1e-6)
+    euclid = np.linalg.norm(a / np.linalg.norm(a) - b / np.linalg.norm(b))
+    assert kernel_euclidean(k1, k2) == pytest.approx(euclid, abs=1e-12)
+    assert kernel_euclidean(k1, k2) ** 2 == pytest.approx(2 - 2 * kernel_cka(k1, k2), abs=1e-12)
+    assert 0 < normalized_bures_similarity(k1, k2) < 1
+
+
+def test_proportional_kernels_are_identical():
+    k1, _ = psd_pair()
+    assert kernel_cka(k1, 3 * k1) == pytest.approx(1.0, abs=1e-12)
+    assert normalized_bures_similarity(k1, 3 * k1) == pytest.approx(1.0, abs=1e-6)
+    assert kernel_euclidean(k1, 3 * k1) == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: count_sketch(4, buckets=3, nonzeros=4, generator=torch.Generator()), "nonzeros <= buckets"),
+    (lambda: GradientKernel(buckets=0), "buckets must be"),
+    (lambda: GradientKernel().update(np.ones((4, 2)), np.ones((5, 2))), "same examples"),
+    (lambda: GradientKernel().update(np.full((4, 2), np.nan), np.ones((4, 2))), "NaN or Inf"),
+    (lambda: GradientKernel().kernel(), "no batches"),
+    (lambda: kernel_cka(np.ones((4, 4)), np.eye(4)), "centred kernel is 0"),
+    (lambda: normalized_bures_similarity(np.eye(4), np.eye(5)), "same examples"),
+])
+def test_bad_input_is_a_clear_error(call, message):
+    with pytest.raises(ArchsimError, match=message):
+        call()
