@@ -13,15 +13,15 @@ the live memory. Evaluation streams one batch of adversarial images at a time
 from the store, so no buffer of archsim's grows with N beyond the models and
 the outcome vectors (N^2 x images bytes). Linux only (ru_maxrss, /proc, glibc).
 
-Measured on the project's 2-core CPU machine (torch 2.14, OMP_NUM_THREADS=1):
+Measured on the project's 2-core CPU machine (torch 2.14, nothing else running):
 
-      N  units  peak RSS  weights  peak - weights  after, trimmed
-      4     20   916 MiB  7.0 MiB         909 MiB         884 MiB
-      8     72   952 MiB 13.9 MiB         938 MiB         903 MiB
-     16    272  1014 MiB 27.9 MiB         986 MiB         914 MiB
+      N  units  peak RSS   weights  peak - weights  after, trimmed    time
+      4     20   911 MiB   7.0 MiB         904 MiB         883 MiB    3.8 s
+      8     72   947 MiB  13.9 MiB         933 MiB         901 MiB    7.3 s
+     16    272  1011 MiB  27.9 MiB         983 MiB         914 MiB   17.1 s
 
 About 850 MiB of it is Python with torch and timm imported and the images
-loaded. The live memory minus the weights stays at 877, 889, 886 MiB. What the
+loaded. The live memory minus the weights stays at 876, 887, 886 MiB. What the
 peak adds with N is memory glibc's allocator (and torch's CPU kernel caches)
 keep after free, one lot per new batch shape (the last batch of each attack and
 evaluation has its own size): with MALLOC_MMAP_THRESHOLD_=65536 the peak minus
