@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from archsim.build import build_run
-from archsim.config import load_config
+from archsim.command_args import add_run_arguments, run_config
 from archsim.errors import ArchsimError
 from archsim.files import atomic_path, write_rows
 from archsim.similarity.activations import check_layers, default_layers
@@ -36,21 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("a", help="label of the first model (rows)")
     p.add_argument("b", help="label of the second model (columns)")
     p.add_argument("--metric", default="cka", choices=["cka"], help="the measure (minibatch linear CKA)")
-    p.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
-    p.add_argument("--out", required=True, help="output folder")
+    add_run_arguments(p)
     p.add_argument("--layers-a", help="comma-separated layers of A (default: its stages and pre_logits)")
     p.add_argument("--layers-b", help="comma-separated layers of B (default: its stages and pre_logits)")
     p.add_argument("--batch-size", type=int, help="images per minibatch (default: the config's batch_size)")
-    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    cfg = load_config(args.config)
-    if args.device:
-        cfg.device = args.device
+    cfg = run_config(args)
     labels = [m.label for m in cfg.models]
     for label in (args.a, args.b):
         if label not in labels:

@@ -20,7 +20,8 @@ import time
 import numpy as np
 
 from archsim.build import Run, build_run
-from archsim.config import RunConfig, load_config
+from archsim.command_args import add_run_arguments, run_config
+from archsim.config import RunConfig
 from archsim.store import (LocalExecutor, Plan, RayExecutor, RunStore, attack_entry, dataset_entry, model_entry,
                            run_plan)
 
@@ -28,9 +29,8 @@ from archsim.store import (LocalExecutor, Plan, RayExecutor, RunStore, attack_en
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sat", help="SAT matrix: PGD per model, evaluated across all models",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
-    p.add_argument("--out", required=True, help="run directory: the store and the output CSVs")
-    p.add_argument("--device", help="override the config's device (cpu, cuda, auto); local executor")
+    add_run_arguments(p, out_help="run directory: the store and the output CSVs",
+                      device_help="override the config's device (cpu, cuda, auto); local executor")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="run units in this process (local) or as Ray tasks (ray)")
     p.add_argument("--ray-address", help="Ray cluster to join (e.g. auto, ray://head:10001); "
@@ -38,15 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-task", type=float, default=1, help="CPUs per Ray task (default 1)")
     p.add_argument("--gpus-per-task", type=float, default=0,
                    help="GPUs per Ray task (default 0); above 0, tasks run on CUDA")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    cfg = load_config(args.config)
-    if args.device:
-        cfg.device = args.device
+    cfg = run_config(args)
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
     store = RunStore(args.out)

@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from archsim.build import build_run
-from archsim.config import load_config
+from archsim.command_args import add_run_arguments, run_config
 from archsim.errors import ArchsimError
 from archsim.files import write_rows
 from archsim.matrix_csv import write_matrix
@@ -29,19 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("similarity", help="a model x model similarity matrix (CKA, CCA, atoms, ...)",
                        description=__doc__)
     p.add_argument("--metric", required=True, choices=sorted(MEASURES), help="the measure")
-    p.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
-    p.add_argument("--out", required=True, help="output folder")
+    add_run_arguments(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a measure option")
-    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    cfg = load_config(args.config)
-    if args.device:
-        cfg.device = args.device
+    cfg = run_config(args)
     options = {**(cfg.similarity.get(args.metric) or {}), **parse_settings(args.set)}
     check_options(options, OPTIONS[args.metric], args.metric)  # a misspelt option fails before any training
     progress = not args.no_progress

@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 
 from archsim.build import build_run
-from archsim.config import load_config
+from archsim.command_args import add_run_arguments, run_config
 from archsim.errors import ArchsimError
 from archsim.files import write_rows
 from archsim.similarity.chain_norm import align, representation
@@ -31,23 +31,18 @@ COLUMNS = ["accuracy", "chance", "p_value", "n_a", "n_b", "n_splits", "n_permuta
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights-test", help="can a classifier tell two groups of models apart by their weights?",
                        description=__doc__)
-    p.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
+    add_run_arguments(p)
     p.add_argument("--group-a", required=True, help="comma-separated model labels")
     p.add_argument("--group-b", required=True, help="comma-separated model labels")
-    p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--reference", help="label of the model the others are aligned to (default: first of group A)")
     p.add_argument("--splits", type=int, help="cross-validation folds (default: min(5, smaller group))")
     p.add_argument("--permutations", type=int, default=200, help="label permutations for the p-value")
     p.add_argument("--classifier", choices=CLASSIFIERS, default="logistic")
-    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    if args.device:
-        cfg.device = args.device
+    cfg = run_config(args)
     group_a, group_b = _labels(args.group_a), _labels(args.group_b)
     reference = args.reference or group_a[0]
     wanted = set(group_a) | set(group_b) | {reference}
