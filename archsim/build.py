@@ -41,17 +41,15 @@ def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
     eval_idx = list(range(len(catalog))) if subset is None else select_indices(catalog.labels, **subset)
     images = catalog.load(eval_idx)
     device = cfg.torch_device()
-    untrained = [s for s in cfg.models if not s.has_weights]
-    train_set = None
-    if untrained and cfg.train is not None:
-        train_set = _training_images(catalog, eval_idx, cfg.train, cfg.seed)
-    elif untrained:
-        warnings.warn(f"{len(untrained)} model(s) have no weights (no pretrained, checkpoint or train "
-                      f"section) and keep their random initialisation: {', '.join(s.label for s in untrained)}",
-                      stacklevel=2)
+    to_train = {s.label for s in cfg.models if cfg.train_settings(s) is not None}
+    random_init = [s.label for s in cfg.models if not s.has_weights and cfg.train_settings(s) is None]
+    if random_init:
+        warnings.warn(f"{len(random_init)} model(s) have no weights (no pretrained, checkpoint or train "
+                      f"section) and keep their random initialisation: {', '.join(random_init)}", stacklevel=2)
+    train_set = _training_images(catalog, eval_idx, cfg.train or {}, cfg.seed) if to_train else None
     models = {spec.label: wrap(spec) for spec in cfg.models}  # every model is created before any training
     for spec in cfg.models:
-        if train_set is not None and not spec.has_weights:
+        if spec.label in to_train:
             _train_or_load(models[spec.label], spec, cfg, train_set, device, progress)
         models[spec.label].to(device)
     return Run(models, images)
@@ -69,7 +67,7 @@ def wrap(spec: ModelSpec) -> PixelModel:
 def _training_images(catalog: Catalog, eval_idx: list[int], settings: dict, seed: int) -> ImageSet:
     held_out = set(eval_idx)
     pool = [i for i in range(len(catalog)) if i not in held_out]
-    cap = settings["max_images"]
+    cap = settings.get("max_images")
     if cap is not None and cap < len(pool):
         picked = select_indices(catalog.labels[pool], how="random", n=int(cap), seed=seed)
         pool = [pool[i] for i in picked]
@@ -78,22 +76,23 @@ def _training_images(catalog: Catalog, eval_idx: list[int], settings: dict, seed
 
 def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet,
                    device: torch.device, progress: bool) -> None:
-    settings = cfg.train
+    settings = cfg.train_settings(spec)
     path = weights_cache_path(spec, cfg, train_set)
     if path.is_file():
         load_model(model.model, str(path))
         return
     train_classifier(model, train_set.images, train_set.labels, epochs=settings["epochs"], lr=settings["lr"],
                      batch_size=settings["batch_size"], weight_decay=settings["weight_decay"],
-                     seed=spec.seed, device=device, desc=f"train {spec.label}", progress=progress)
+                     shift=settings["shift"], seed=spec.seed, device=device, desc=f"train {spec.label}",
+                     progress=progress)
     with atomic_path(path) as tmp:
         save_model(model.model.to("cpu"), str(tmp))
 
 
 def weights_cache_path(spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> Path:
     """cache_dir/weights/<label>-<hash>.safetensors, the hash over all that determines the weights."""
-    key = {"model": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint")},
-           "train": cfg.train, "data": {k: v for k, v in cfg.data.items() if k != "subset"},
+    key = {"model": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint", "train")},
+           "train": cfg.train_settings(spec), "data": {k: v for k, v in cfg.data.items() if k != "subset"},
            "train_ids": hashlib.sha256("\n".join(train_set.ids).encode()).hexdigest()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return Path(cfg.cache_dir) / "weights" / f"{spec.label.replace('/', '_')}-{digest}.safetensors"

@@ -19,6 +19,7 @@
         mean: [0.5, 0.5, 0.5]    # mean/std overrides
         std: [0.5, 0.5, 0.5]
         seed: 0                  # initialisation seed when trained here
+        train: {epochs: 20}      # this model's overrides of the train section
 
 Unknown keys raise `ArchsimError` naming the key and the allowed ones. Relative
 paths are resolved against the config file's folder.
@@ -39,7 +40,7 @@ from archsim.training import train_settings
 
 TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "similarity", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
-              "interpolation", "seed"}
+              "interpolation", "seed", "train"}
 DEFAULT_ATTACK = {"backend": "native", "norm": "Linf", "eps": 4 / 255, "alpha": 1 / 255, "steps": 10,
                   "random_start": True}
 
@@ -56,6 +57,7 @@ class ModelSpec:
     std: list | None = None
     interpolation: str | None = None
     seed: int = 0
+    train: dict | None = None  # overrides of the config's train section for this model
 
     @property
     def has_weights(self) -> bool:
@@ -75,6 +77,12 @@ class RunConfig:
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     similarity: dict = field(default_factory=dict)
     source: Path | None = None
+
+    def train_settings(self, spec: ModelSpec) -> dict | None:
+        """The training settings of `spec`: the train section with the model's overrides; None: not trained here."""
+        if spec.has_weights or (self.train is None and spec.train is None):
+            return None
+        return train_settings({**(self.train or {}), **(spec.train or {})})
 
     def torch_device(self):
         import torch
@@ -164,6 +172,11 @@ def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:
         raise ArchsimError(f"models[{i}].pretrained must be true/false or a tag string")
     if raw.get("checkpoint") is not None:
         spec.checkpoint = _resolve(raw["checkpoint"], base_dir)
+    if raw.get("train") is not None:
+        spec.train = _mapping(raw["train"], f"models[{i}].train")
+        train_settings(spec.train, f"models[{i}].train")
+        if "max_images" in spec.train:
+            raise ArchsimError(f"models[{i}].train cannot set max_images: the training images are shared")
     return spec
 
 

@@ -3,10 +3,13 @@
 Used to give the embedded default (and the tests) real models without any
 download: cross-entropy, AdamW, a cosine learning-rate schedule, minibatches
 shuffled by a seeded generator, so training is reproducible on the CPU for a
-given seed. The `train` section of a config takes these keys:
+given seed. The `train` section of a config (and a model's own `train`, which
+overrides it key by key) takes these keys:
 
-    train: {epochs: 3, lr: 0.002, batch_size: 64, weight_decay: 0.05, max_images: null}
+    train: {epochs: 3, lr: 0.002, batch_size: 64, weight_decay: 0.05, shift: 0, max_images: null}
 
+`shift` augments each training image with a random translation of up to that
+many pixels in each direction (zero padding, then a crop back to size).
 `max_images` caps the training pool (a seeded random subset).
 """
 
@@ -21,19 +24,32 @@ from tqdm.auto import tqdm
 from archsim.errors import ArchsimError
 from archsim.wrapper import PixelModel
 
-TRAIN_DEFAULTS = {"epochs": 3, "lr": 2e-3, "batch_size": 64, "weight_decay": 0.05, "max_images": None}
+TRAIN_DEFAULTS = {"epochs": 3, "lr": 2e-3, "batch_size": 64, "weight_decay": 0.05, "shift": 0, "max_images": None}
 
 
-def train_settings(raw: dict) -> dict:
+def train_settings(raw: dict, where: str = "train") -> dict:
     """The `train` section with defaults filled in; unknown keys raise ArchsimError."""
     unknown = sorted(set(raw) - set(TRAIN_DEFAULTS))
     if unknown:
-        raise ArchsimError(f"unknown key {unknown[0]!r} in train; allowed: {', '.join(sorted(TRAIN_DEFAULTS))}")
+        raise ArchsimError(f"unknown key {unknown[0]!r} in {where}; allowed: {', '.join(sorted(TRAIN_DEFAULTS))}")
+    shift = raw.get("shift", 0)
+    if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
+        raise ArchsimError(f"{where}.shift must be a whole number of pixels >= 0, got {shift!r}")
     return {**TRAIN_DEFAULTS, **raw}
 
 
+def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Each image translated by its own (dy, dx), uniform in [-shift, shift]; vacated pixels are 0."""
+    if shift == 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (shift, shift, shift, shift))
+    offsets = torch.randint(0, 2 * shift + 1, (len(x), 2), generator=gen)
+    return torch.stack([p[:, dy:dy + h, dx:dx + w] for p, (dy, dx) in zip(padded, offsets.tolist())])
+
+
 def train_classifier(model: PixelModel, images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 3,
-                     lr: float = 2e-3, batch_size: int = 64, weight_decay: float = 0.05, seed: int = 0,
+                     lr: float = 2e-3, batch_size: int = 64, weight_decay: float = 0.05, shift: int = 0, seed: int = 0,
                      device: str | torch.device = "cpu", desc: str = "train", progress: bool = True) -> float:
     """Train `model.model` in place; returns the mean training loss of the last epoch.
 
@@ -59,7 +75,7 @@ def train_classifier(model: PixelModel, images: torch.Tensor, labels: torch.Tens
                 order, losses = torch.randperm(len(images), generator=gen), []
                 for start in range(0, len(images), batch_size):
                     rows = order[start:start + batch_size]
-                    x, y = images[rows].to(device), labels[rows].to(device)
+                    x, y = random_shift(images[rows], shift, gen).to(device), labels[rows].to(device)
                     loss = F.cross_entropy(net(model.preprocess(x)), y)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
