@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "archsim.layers_command",
     "archsim.store_command",
     "archsim.weights_test_command",
+    "archsim.zoo_command",
     "analysis.commands",
 ]
 

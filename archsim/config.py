@@ -31,6 +31,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs
 import yaml
 
 import attacks
@@ -99,10 +100,10 @@ class RunConfig:
 
 
 def default_cache_dir() -> Path:
-    """$ARCHSIM_CACHE, else $XDG_CACHE_HOME/archsim, else ~/.cache/archsim."""
+    """$ARCHSIM_CACHE, else the platform's user cache folder (platformdirs: ~/.cache/archsim on Linux)."""
     if os.environ.get("ARCHSIM_CACHE"):
         return Path(os.environ["ARCHSIM_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "archsim"
+    return Path(platformdirs.user_cache_dir("archsim"))
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -15,7 +15,10 @@ Loading is two steps so that a large folder (an ImageNet validation folder has
     source:      imagefolder | mnist5k | digits | synthetic
     resolution:  canonical side R (224 for imagefolder, else 32)
     channels:    3 (default) or 1; grey sources are replicated to 3 channels
-    subset:      {how: first|random|balanced, n: int, seed: int}  (default: all)
+    subset:      {how: first|random|balanced, n: int, seed: int}  (default: all): the evaluation
+                 (test) images
+    validation:  {how, n, seed} like subset, drawn from the images outside `subset`: held out
+                 from training for choices made on validation data (never the test images)
     imagefolder: root (one sub-folder per class), class_map (JSON or text file),
                  crop_pct (0.875), interpolation ("bicubic")
     synthetic:   n (64), num_classes (10), seed (0)
@@ -37,7 +40,7 @@ from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
 
-_COMMON_KEYS = ("source", "resolution", "channels", "subset")
+_COMMON_KEYS = ("source", "resolution", "channels", "subset", "validation")
 _SOURCE_KEYS = {
     "imagefolder": ("root", "class_map", "crop_pct", "interpolation"),
     "mnist5k": (),
@@ -185,13 +188,15 @@ def _validated(spec: dict) -> dict:
     if interpolation not in [m.value for m in transforms.InterpolationMode]:
         raise ArchsimError(f"unknown interpolation {interpolation!r}; expected one of "
                            f"{', '.join(m.value for m in transforms.InterpolationMode)}")
-    subset = spec.get("subset")
-    if subset is not None:
+    for section in ("subset", "validation"):
+        subset = spec.get(section)
+        if subset is None:
+            continue
         if not isinstance(subset, dict) or "n" not in subset:
-            raise ArchsimError(f"data subset must be a mapping with at least 'n', got {subset!r}")
+            raise ArchsimError(f"data {section} must be a mapping with at least 'n', got {subset!r}")
         for key in subset:
             if key not in _SUBSET_KEYS:
-                raise ArchsimError(f"unknown key {key!r} in data subset; allowed keys: {', '.join(_SUBSET_KEYS)}")
+                raise ArchsimError(f"unknown key {key!r} in data {section}; allowed keys: {', '.join(_SUBSET_KEYS)}")
     return spec
 
 

@@ -106,7 +106,7 @@ def test_folder_errors(tmp_path):
 def test_spec_errors():
     with pytest.raises(ArchsimError, match="unknown data source 'cifar'"):
         describe({"source": "cifar"})
-    with pytest.raises(ArchsimError, match="'root'.*allowed keys: source, resolution, channels, subset, n"):
+    with pytest.raises(ArchsimError, match="'root'.*allowed keys: source, resolution, channels, subset, validation, n"):
         describe({"source": "synthetic", "root": "x"})
     with pytest.raises(ArchsimError, match="channels"):
         describe({"source": "digits", "channels": 2})

@@ -1,0 +1,86 @@
+"""`archsim zoo train --config FILE [--out DIR]`: train (or load from the cache) every model of a config and report it.
+
+For each model: its timm name, parameter count, where its weights came from
+(trained in this call, with the time it took; the weights cache; a checkpoint;
+pretrained; or random initialisation), and accuracy on the
+validation images (`data.validation`, when the config has them) and on the
+evaluation (test) images (`data.subset`), which training never sees. With
+--out, the table is also written as DIR/zoo.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from archsim import units
+from archsim.build import build_run
+from archsim.command_args import run_config
+from archsim.data import ImageSet
+from archsim.files import write_rows
+
+HEADER = ["model", "timm_name", "params", "weights", "train_seconds", "val_accuracy", "test_accuracy"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("zoo", help="train or load the models of a config and report their accuracy",
+                       description=__doc__)
+    actions = p.add_subparsers(dest="action", required=True)
+    t = actions.add_parser("train", help="train (or load) every model; report params, time and accuracy",
+                           description=__doc__)
+    t.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
+    t.add_argument("--out", help="also write DIR/zoo.csv")
+    t.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
+    t.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    t.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    cfg = run_config(args)
+    run_ = build_run(cfg, progress=not args.no_progress)
+    device = cfg.torch_device()
+    rows = []
+    for spec in cfg.models:
+        model = run_.models[spec.label]
+        rows.append([spec.label, spec.name, sum(p.numel() for p in model.model.parameters()),
+                     _weights_source(spec, cfg, run_.train_seconds), run_.train_seconds.get(spec.label),
+                     _accuracy(model, run_.validation, cfg.batch_size, device, spec.label),
+                     _accuracy(model, run_.images, cfg.batch_size, device, spec.label)])
+    _print_table(rows, time.perf_counter() - start, len(run_.images),
+                 0 if run_.validation is None else len(run_.validation))
+    if args.out:
+        path = write_rows(f"{args.out}/zoo.csv", HEADER, [["" if v is None else v for v in r] for r in rows])
+        print(f"wrote {path}")
+    return 0
+
+
+def _weights_source(spec, cfg, trained: dict) -> str:
+    if spec.pretrained:
+        return "pretrained"
+    if spec.checkpoint is not None:
+        return "checkpoint"
+    if cfg.train_settings(spec) is None:
+        return "random init"
+    return "trained" if spec.label in trained else "cache"
+
+
+def _accuracy(model, images: ImageSet | None, batch_size: int, device, name: str) -> float | None:
+    if images is None:
+        return None
+    return float(units.clean_pass(model, images.images, images.labels, batch_size=batch_size, device=device,
+                                  name=name).mean())
+
+
+def _print_table(rows: list[list], seconds: float, n_test: int, n_val: int) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{len(rows)} models, {n_test} test images, {n_val} validation images, {seconds:.1f} s")
+    print(f"{'model':<{width}}  {'params':>9}  {'weights':>11}  {'val acc':>7}  {'test acc':>8}")
+    for label, _, params, source, train_s, val, test in rows:
+        weights = f"{train_s:.1f} s" if source == "trained" else source
+        val_text = "-" if val is None else f"{val:.3f}"
+        print(f"{label:<{width}}  {params / 1e6:8.2f}M  {weights:>11}  {val_text:>7}  {test:8.3f}")
+    tests = np.array([r[-1] for r in rows])
+    print(f"test accuracy: min {tests.min():.3f} ({rows[int(tests.argmin())][0]}), mean {tests.mean():.3f}")
