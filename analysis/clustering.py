@@ -135,12 +135,13 @@ def embed_2d(d: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(t-SNE, metric MDS) 2-D coordinates from a precomputed dissimilarity matrix.
 
     t-SNE uses the exact gradient (O(n^2)): model pools are small, and Barnes-Hut is
-    slower there.
+    slower there. t-SNE gets a copy of `d`: sklearn's TSNE squares precomputed
+    distances in place, which would feed MDS the squared matrix.
     """
     n = len(d)
     perplexity = max(1.0, min(30.0, (n - 1) / 3))
     tsne = TSNE(n_components=2, metric="precomputed", init="random", perplexity=perplexity, method="exact",
-                random_state=seed).fit_transform(d)
+                random_state=seed).fit_transform(d.copy())
     mds = MDS(n_components=2, metric="precomputed", init="classical_mds", n_init=1,
               random_state=seed).fit_transform(d)
     return tsne, mds

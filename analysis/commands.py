@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from archsim.errors import ArchsimError
-from archsim.files import write_rows
 
 
 def register(sub) -> None:
@@ -60,7 +59,7 @@ def register(sub) -> None:
 
 
 @contextmanager
-def _report_warnings():
+def report_warnings():
     """Print each warning raised inside as one 'warning: ...' line on stderr."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -88,7 +87,7 @@ def run_components(args: argparse.Namespace) -> int:
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise ArchsimError(f"model names must be unique; repeated: {', '.join(dup)}")
-    with _report_warnings():
+    with report_warnings():
         rows, seconds = derive_table(entries)
     out = write_components(args.out, rows)
     overridden = [(r.values["Model name"], col) for r in rows for col in r.overridden]
@@ -102,29 +101,20 @@ def run_components(args: argparse.Namespace) -> int:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from analysis import plots
-    from analysis.clustering import cluster_models
-    from analysis.compare import compare_matrices
     from analysis.matrix_input import load_similarity
+    from analysis.outputs import write_clustering, write_comparisons
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with _report_warnings():
+    with report_warnings():
         m = load_similarity(args.matrix)
         features = _features(args, m, out, written)
         others = [load_similarity(p) for p in args.compare]
 
-        cl = cluster_models(m, k=args.clusters, k_method=args.choose_k, k_max=args.max_clusters,
-                            affinity_kind=args.affinity, seed=args.seed)
-        written.append(write_rows(out / "clusters.csv", ["model", "cluster", "hierarchical_cluster"],
-                                  zip(cl.names, cl.labels, cl.hierarchical_labels)))
-        written.append(plots.plot_dendrogram(cl.linkage, cl.names, cl.labels, out / "dendrogram.png"))
-        written.append(plots.plot_map(cl.tsne, cl.names, cl.labels, f"t-SNE (k = {cl.k}, {cl.k_method})",
-                                      out / "tsne.png"))
-        written.append(plots.plot_map(cl.mds, cl.names, cl.labels, f"MDS (k = {cl.k}, {cl.k_method})",
-                                      out / "mds.png"))
-        written.append(plots.plot_spectrum(cl.spectrum, cl.k, out / "spectrum.png"))
+        cl, files = write_clustering(m, out, k=args.clusters, k_method=args.choose_k, k_max=args.max_clusters,
+                                     affinity_kind=args.affinity, seed=args.seed)
+        written += files
         print(f"{len(cl.names)} models in {cl.k} clusters (k: {cl.k_method})")
 
         if features is not None:
@@ -133,11 +123,10 @@ def run_analyze(args: argparse.Namespace) -> int:
             print("no --features or --derive-features: component importance skipped")
 
         if others:
-            comps = [compare_matrices(m, o, permutations=args.permutations, seed=args.seed) for o in others]
-            header = list(comps[0].row())
-            written.append(write_rows(out / "comparison.csv", header, [c.row().values() for c in comps]))
+            comps, files = write_comparisons(m, others, [Path(p).stem for p in args.compare], out,
+                                             permutations=args.permutations, seed=args.seed)
+            written += files
             for c, path in zip(comps, args.compare):
-                written.append(plots.plot_scatter(c, out / f"scatter_{Path(path).stem}.png"))
                 print(f"vs {path}: Spearman {c.spearman:.3f}, Mantel r {c.mantel_r:.3f} (p = {c.mantel_p:.3g}), "
                       f"NN agreement {c.nn_agreement:.2f}")
     print("wrote " + ", ".join(p.name for p in written) + f" to {out}")
@@ -164,15 +153,10 @@ def _features(args, m, out: Path, written: list):
 
 
 def _importance(m, names, table, columns, args, out: Path, written: list) -> None:
-    from analysis import plots
-    from analysis.importance import component_importance
+    from analysis.outputs import write_importance
 
-    imp = component_importance(m.subset(names), table, columns, seed=args.seed)
-    written.append(write_rows(out / "importance.csv", ["component", "importance", "method"], imp.rows()))
-    written.append(write_rows(out / "importance_fit.csv", ["method", "r2", "cv_r2", "cv_r2_std", "n_models", "n_pairs"],
-                              [(meth, f["r2"], f["cv_r2"], f["cv_r2_std"], imp.n_models, imp.n_pairs)
-                               for meth, f in imp.fit.items()]))
-    written.append(plots.plot_importance(imp, out / "importance.png"))
+    imp, files = write_importance(m, names, table, columns, out, seed=args.seed)
+    written += files
     for meth, f in imp.fit.items():
         top = imp.rows()[[r[2] for r in imp.rows()].index(meth)][0]
         print(f"importance ({meth}): CV R^2 {f['cv_r2']:.3f} ± {f['cv_r2_std']:.3f}; top component: {top}")

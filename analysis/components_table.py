@@ -35,8 +35,13 @@ def entries_from_config(path: str | Path) -> list[ModelEntry]:
     """The `models:` of a run config (archsim.config), with `label` and any pretrained tag."""
     from archsim.config import load_config
 
+    return entries_from_specs(load_config(path).models)
+
+
+def entries_from_specs(specs) -> list[ModelEntry]:
+    """ModelEntry rows for `archsim.config.ModelSpec`s (label, kwargs, input size, pretrained tag)."""
     entries = []
-    for spec in load_config(path).models:
+    for spec in specs:
         name = spec.name
         if isinstance(spec.pretrained, str) and "." not in name:
             name = f"{name}.{spec.pretrained}"

@@ -1,6 +1,7 @@
 """PNG figures of the analyses (matplotlib's Agg canvas; no display, no pyplot state).
 
-Each function draws one figure, writes it to `path` and returns the path.
+Each function draws one figure, writes it as PNG to `path` (a file path or a
+binary file object such as io.BytesIO) and returns `path`.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -17,17 +19,19 @@ from analysis.compare import Comparison
 from analysis.importance import METHODS, Importance
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def _save(fig: Figure, path):
+    """Write `fig` as PNG to `path` (a file path, whose folder is created, or a binary file object)."""
+    FigureCanvasAgg(fig)
+    if hasattr(path, "write"):
+        fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
+        return path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     return path
 
 
 def _colours(labels: np.ndarray):
-    from matplotlib import colormaps
-
     cmap = colormaps["tab20" if labels.max() >= 10 else "tab10"]
     return [cmap(int(x) % cmap.N) for x in labels]
 
@@ -100,4 +104,52 @@ def plot_scatter(comp: Comparison, path: str | Path) -> Path:
     ax.set_title(f"Pearson {comp.pearson:.3f}, Spearman {comp.spearman:.3f}, Kendall {comp.kendall:.3f}\n"
                  f"Mantel p = {comp.mantel_p:.3g} ({comp.permutations} perm.), NN agreement {comp.nn_agreement:.2f}",
                  fontsize=9)
+    return _save(fig, path)
+
+
+def plot_clustered_heatmap(values: np.ndarray, names: list[str], linkage: np.ndarray, labels: np.ndarray,
+                           path, *, title: str = "SAT", colorbar_label: str = "SAT") -> Path:
+    """The matrix with rows and columns in the dendrogram's leaf order, the dendrogram above it.
+
+    The colour scale spans the off-diagonal values; the diagonal (for SAT, the
+    white-box success) is grey, its value written in the cell. Cell values are written in the cells when there are at most 20 models; leaf
+    labels are coloured by spectral cluster. `path` may be a file path or a
+    binary file object (PNG).
+    """
+    n = len(names)
+    size = max(5.0, 0.45 * n + 2.5)
+    fig = Figure(figsize=(size + 1.2, size + 1.5))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 4], width_ratios=[30, 1], hspace=0.02, wspace=0.03)
+    heat = fig.add_subplot(grid[1, 0])
+    tree_ax = fig.add_subplot(grid[0, 0], sharex=heat)
+    tree = dendrogram(linkage, no_labels=True, ax=tree_ax, color_threshold=0, above_threshold_color="0.4")
+    order = tree["leaves"]
+    tree_ax.set_axis_off()
+    shown = values[np.ix_(order, order)]
+    off = shown[~np.eye(n, dtype=bool)]
+    off = off[np.isfinite(off)]
+    low, high = (off.min(), off.max()) if len(off) else (None, None)
+    cmap = colormaps["viridis"].with_extremes(bad="0.85")
+    diagonal_masked = np.where(np.eye(n, dtype=bool), np.nan, shown)  # the diagonal (white-box) is off the scale
+    image = heat.imshow(diagonal_masked, extent=(0, 10 * n, 10 * n, 0), aspect="auto", cmap=cmap, vmin=low,
+                        vmax=high, interpolation="nearest")
+    ticks = 5 + 10 * np.arange(n)
+    ordered = [names[k] for k in order]
+    colours = _colours(labels)
+    heat.set_xticks(ticks, ordered, rotation=90, fontsize=7)
+    heat.set_yticks(ticks, ordered, fontsize=7)
+    for ticklabels in (heat.get_xticklabels(), heat.get_yticklabels()):
+        for tick, k in zip(ticklabels, order):
+            tick.set_color(colours[k])
+    if n <= 20:
+        mid = np.mean(off) if len(off) else 0.0
+        for r in range(n):
+            for c in range(n):
+                if np.isfinite(shown[r, c]):
+                    heat.text(ticks[c], ticks[r], f"{shown[r, c]:.2f}", ha="center", va="center", fontsize=6,
+                              color="black" if r == c or shown[r, c] >= mid else "white")
+    fig.colorbar(image, cax=fig.add_subplot(grid[1, 1]), label=colorbar_label)
+    tree_ax.set_title(f"{title}\nordered by average-linkage clustering ({n} models; label colours: spectral clusters; "
+                      "diagonal in grey, off the colour scale)",
+                      fontsize=9)
     return _save(fig, path)

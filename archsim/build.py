@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_model, save_model
+from tqdm.auto import tqdm
 
 from archsim.config import ModelSpec, RunConfig
 from archsim.data import Catalog, ImageSet, describe, select_indices
@@ -55,7 +56,7 @@ def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
     train_set = _training_images(catalog, eval_idx + val_idx, cfg.train or {}, cfg.seed) if to_train else None
     models = {spec.label: wrap(spec) for spec in cfg.models}  # every model is created before any training
     seconds = {}
-    for spec in cfg.models:
+    for spec in tqdm(cfg.models, desc="zoo", unit="model", disable=not (progress and to_train)):
         if spec.label in to_train:
             start = time.perf_counter()
             if _train_or_load(models[spec.label], spec, cfg, train_set, device, progress):

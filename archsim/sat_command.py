@@ -22,8 +22,9 @@ import numpy as np
 from archsim.build import Run, build_run
 from archsim.command_args import add_run_arguments, run_config
 from archsim.config import RunConfig
-from archsim.store import (LocalExecutor, Plan, RayExecutor, RunStore, attack_entry, dataset_entry, model_entry,
-                           run_plan)
+from archsim.outcomes import SATResult
+from archsim.store import (LocalExecutor, Plan, RayExecutor, RunReport, RunStore, attack_entry, dataset_entry,
+                           model_entry, run_plan)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,28 +47,43 @@ def run(args: argparse.Namespace) -> int:
     cfg = run_config(args)
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
-    store = RunStore(args.out)
+    if args.executor == "ray":
+        def make_executor(models, images, labels):
+            return RayExecutor(models, images, labels, address=args.ray_address,
+                               cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task)
+    else:
+        make_executor = None
+    result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)
+    paths = result.write(args.out)
+    print_sat_summary(result, time.perf_counter() - start)
+    print(report.summary())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def sat_in_store(out_dir, cfg: RunConfig, run_: Run, *, progress: bool = True,
+                 make_executor=None) -> tuple[SATResult, RunReport]:
+    """Run what the store in `out_dir` lacks for `cfg`'s SAT and read the result back from it.
+
+    `make_executor(models, images, labels)` builds the executor (default: a
+    LocalExecutor on the config's device).
+    """
+    store = RunStore(out_dir)
     try:
         plan = plan_run(store, cfg, run_)
         models = {i: run_.models[label] for label, i in zip(plan.labels, plan.model_ids)}
         images, labels = run_.images.images, run_.images.labels
-        if args.executor == "ray":
-            executor = RayExecutor(models, images, labels, address=args.ray_address,
-                                   cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task)
-        else:
+        if make_executor is None:
             executor = LocalExecutor(models, images, labels, str(cfg.torch_device()))
+        else:
+            executor = make_executor(models, images, labels)
         try:
             report = run_plan(store, plan, executor, progress=progress)
         finally:
             executor.close()
-        result = store.sat_result(plan, cfg.eps_s)
+        return store.sat_result(plan, cfg.eps_s), report
     finally:
         store.close()
-    paths = result.write(args.out)
-    _print_summary(result, time.perf_counter() - start)
-    print(report.summary())
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
-    return 0
 
 
 def plan_run(store: RunStore, cfg: RunConfig, run_: Run) -> Plan:
@@ -76,7 +92,7 @@ def plan_run(store: RunStore, cfg: RunConfig, run_: Run) -> Plan:
     return store.register(entries, dataset_entry(run_.images), attack_entry(cfg.attack, cfg.seed, cfg.batch_size))
 
 
-def _print_summary(result, seconds: float) -> None:
+def print_sat_summary(result, seconds: float) -> None:
     names, sat = result.names, result.sat
     width = max(len(n) for n in names)
     print(f"\n{len(names)} models, {result.clean_correct.shape[1]} images, {seconds:.1f} s")

@@ -37,19 +37,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cfg = run_config(args)
-    options = {**(cfg.similarity.get(args.metric) or {}), **parse_settings(args.set)}
-    check_options(options, OPTIONS[args.metric], args.metric)  # a misspelt option fails before any training
+    options = measure_options(cfg, args.metric, parse_settings(args.set))  # a misspelt option fails before training
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
     result = MEASURES[args.metric](run_, options, seed=cfg.seed, progress=progress)
-    written = [write_matrix(f"{args.out}/{args.metric}.csv", result.names, result.values)]
-    if result.detail_rows:
-        written.append(write_rows(f"{args.out}/{args.metric}_detail.csv", result.detail_header, result.detail_rows))
+    written = write_measure(args.out, args.metric, result)
     for note in result.notes:
         print(f"note: {note}")
     _print_summary(args.metric, result, time.perf_counter() - start)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
+
+
+def measure_options(cfg, metric: str, settings: dict | None = None) -> dict:
+    """The config's `similarity: {metric: {...}}` block updated with `settings`; unknown keys raise ArchsimError."""
+    if metric not in MEASURES:
+        raise ArchsimError(f"unknown similarity measure {metric!r}; choose from {', '.join(sorted(MEASURES))}")
+    options = {**(cfg.similarity.get(metric) or {}), **(settings or {})}
+    check_options(options, OPTIONS[metric], metric)
+    return options
+
+
+def write_measure(out_dir, metric: str, result) -> list:
+    """DIR/<metric>.csv (sat.csv format) and, when the measure has one, DIR/<metric>_detail.csv."""
+    written = [write_matrix(f"{out_dir}/{metric}.csv", result.names, result.values)]
+    if result.detail_rows:
+        written.append(write_rows(f"{out_dir}/{metric}_detail.csv", result.detail_header, result.detail_rows))
+    return written
 
 
 def parse_settings(pairs: list[str]) -> dict:

@@ -16,8 +16,9 @@ import time
 import numpy as np
 
 from archsim import units
-from archsim.build import build_run
+from archsim.build import Run, build_run
 from archsim.command_args import run_config
+from archsim.config import RunConfig
 from archsim.data import ImageSet
 from archsim.files import write_rows
 
@@ -41,6 +42,16 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cfg = run_config(args)
     run_ = build_run(cfg, progress=not args.no_progress)
+    rows = zoo_rows(cfg, run_)
+    print_zoo_table(rows, time.perf_counter() - start, len(run_.images),
+                    0 if run_.validation is None else len(run_.validation))
+    if args.out:
+        print(f"wrote {write_zoo_csv(args.out, rows)}")
+    return 0
+
+
+def zoo_rows(cfg: RunConfig, run_: Run) -> list[list]:
+    """One row per model of `cfg`, in the columns of `HEADER` (None where a value does not apply)."""
     device = cfg.torch_device()
     rows = []
     for spec in cfg.models:
@@ -49,12 +60,12 @@ def run(args: argparse.Namespace) -> int:
                      _weights_source(spec, cfg, run_.train_seconds), run_.train_seconds.get(spec.label),
                      _accuracy(model, run_.validation, cfg.batch_size, device, spec.label),
                      _accuracy(model, run_.images, cfg.batch_size, device, spec.label)])
-    _print_table(rows, time.perf_counter() - start, len(run_.images),
-                 0 if run_.validation is None else len(run_.validation))
-    if args.out:
-        path = write_rows(f"{args.out}/zoo.csv", HEADER, [["" if v is None else v for v in r] for r in rows])
-        print(f"wrote {path}")
-    return 0
+    return rows
+
+
+def write_zoo_csv(out_dir, rows: list[list]):
+    """DIR/zoo.csv with the `HEADER` columns; empty cells for None."""
+    return write_rows(f"{out_dir}/zoo.csv", HEADER, [["" if v is None else v for v in r] for r in rows])
 
 
 def _weights_source(spec, cfg, trained: dict) -> str:
@@ -74,7 +85,7 @@ def _accuracy(model, images: ImageSet | None, batch_size: int, device, name: str
                                   name=name).mean())
 
 
-def _print_table(rows: list[list], seconds: float, n_test: int, n_val: int) -> None:
+def print_zoo_table(rows: list[list], seconds: float, n_test: int, n_val: int) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n{len(rows)} models, {n_test} test images, {n_val} validation images, {seconds:.1f} s")
     print(f"{'model':<{width}}  {'params':>9}  {'weights':>11}  {'val acc':>7}  {'test acc':>8}")

@@ -244,3 +244,17 @@ def test_comparison_uses_the_common_models():
     with pytest.warns(AnalysisWarning, match="using the 5 in both"):
         c = compare_matrices(m, SimilarityMatrix(other.names, other.values, "other"), permutations=99)
     assert c.n_models == 5 and c.spearman == pytest.approx(1.0)
+
+
+def test_embedding_leaves_the_dissimilarity_unchanged():
+    """sklearn's TSNE squares precomputed distances in place; MDS must still see the original matrix."""
+    from analysis.clustering import embed_2d
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3))
+    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    d[1, 2] = d[2, 1] = 0.0  # two models at distance zero (the most similar pair has D = 0)
+    before = d.copy()
+    tsne, mds = embed_2d(d, seed=0)
+    np.testing.assert_array_equal(d, before)
+    assert np.isfinite(tsne).all() and np.isfinite(mds).all()
