@@ -57,6 +57,26 @@ def test_pre_logits_gradient_is_w_transpose_q_minus_p(beta):
     assert np.abs(g.numpy()).max() > 0.1  # not trivially zero
 
 
+def test_pre_logits_gradient_of_a_two_head_model_uses_the_mean_of_its_heads():
+    torch.manual_seed(0)  # LeViT: get_classifier() is (head, head_dist), each BatchNorm1d + Linear, averaged
+    levit = PixelModel(create_model("levit_128s", num_classes=5, img_size=32, embed_dim=[16, 24, 32], key_dim=8,
+                                    depth=[1, 1, 1], num_heads=[2, 3, 4]), input_size=32)
+    images = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    (f, g), = layer_gradients(levit, images, "pre_logits", batch_size=6)
+
+    def affine(norm_linear):  # the eval-mode map h -> W (gamma (h - mu) / sqrt(var + eps) + beta) + b, as (A, c)
+        bn, lin = norm_linear.bn, norm_linear.linear
+        scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).double()
+        w = lin.weight.detach().double() * scale
+        return w.numpy(), (lin.bias.double() + lin.weight.double() @ (bn.bias.double() - scale * bn.running_mean)
+                           ).detach().numpy()
+
+    (w1, c1), (w2, c2) = affine(levit.model.head), affine(levit.model.head_dist)
+    w, c = (w1 + w2) / 2, (c1 + c2) / 2
+    np.testing.assert_allclose(g.numpy(), q_minus_p(f.double().numpy() @ w.T + c, 0.5) @ w, rtol=1e-4, atol=1e-6)
+    assert np.abs(g.numpy()).max() > 0
+
+
 def test_named_layer_gradient_through_an_inplace_relu():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(12, 7), nn.ReLU(inplace=True), nn.Linear(7, 3))

@@ -111,12 +111,17 @@ def tempered_objective(logits: torch.Tensor, beta: float = 0.5) -> torch.Tensor:
     return (q * log_p).sum()
 
 
-def _classifier(net: nn.Module) -> nn.Module:
+def _classifier(net: nn.Module):
+    """pre_logits -> logits: get_classifier(), or the mean of its modules when it is a tuple (LeViT's
+    (head, head_dist), averaged at inference). The caller checks the result against the model's logits."""
     head = net.get_classifier() if hasattr(net, "get_classifier") else None
-    if not isinstance(head, nn.Module) or isinstance(head, nn.Identity):
+    heads = head if isinstance(head, tuple) else (head,)
+    if not all(isinstance(h, nn.Module) and not isinstance(h, nn.Identity) for h in heads):
         raise ArchsimError("gradients at pre_logits need a model whose get_classifier() is its classifier module "
-                           "(num_classes > 0, one head); name a module layer instead")
-    return head
+                           "(num_classes > 0); name a module layer instead")
+    if len(heads) == 1:
+        return heads[0]
+    return lambda h: sum(m(h) for m in heads) / len(heads)
 
 
 @contextmanager
