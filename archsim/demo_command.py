@@ -142,27 +142,44 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.stem + ".key.json")
+
+
+def _saved_if_current(path: Path, key) -> dict | None:
+    """The sidecar of `path` when it records `key` and path's current sha256; else None (recompute)."""
+    if not (path.is_file() and _sidecar(path).is_file()):
+        return None
+    try:
+        saved = json.loads(_sidecar(path).read_text())
+    except ValueError:
+        return None
+    return saved if saved.get("key") == key and saved.get("sha256") == _sha256(path) else None
+
+
+def _write_sidecar(path: Path, key, **extra) -> None:
+    """Record that `path` was made from `key` (with its sha256), atomically."""
+    from archsim.files import atomic_path
+
+    with atomic_path(_sidecar(path)) as tmp:
+        tmp.write_text(json.dumps({"key": key, "sha256": _sha256(path), **extra}, indent=1))
+
+
 def _cached_measure(out: Path, metric: str, options: dict, cfg, run_, progress: bool):
     """(names, values), notes and "reused"/"computed": DIR/<metric>.csv when its sidecar key matches."""
-    from archsim.files import atomic_path
     from archsim.matrix_csv import read_matrix
     from archsim.similarity.registry import MEASURES
     from archsim.similarity_command import write_measure
 
-    csv_path, key_path = out / f"{metric}.csv", out / f"{metric}.key.json"
+    csv_path = out / f"{metric}.csv"
     key = json.loads(json.dumps(_measure_key(metric, options, cfg, run_), default=str))
-    if csv_path.is_file() and key_path.is_file():
-        try:
-            saved = json.loads(key_path.read_text())
-        except ValueError:
-            saved = {}
-        if saved.get("key") == key and saved.get("sha256") == _sha256(csv_path):
-            return read_matrix(csv_path), saved.get("notes", []), "reused"
+    saved = _saved_if_current(csv_path, key)
+    if saved is not None:
+        return read_matrix(csv_path), saved.get("notes", []), "reused"
     result = MEASURES[metric](run_, options, seed=cfg.seed, progress=progress)
     write_measure(out, metric, result)
     notes = [n if n.startswith(f"{metric}:") else f"{metric}: {n}" for n in result.notes]
-    with atomic_path(key_path) as tmp:
-        tmp.write_text(json.dumps({"key": key, "sha256": _sha256(csv_path), "notes": notes}, indent=1))
+    _write_sidecar(csv_path, key, notes=notes)
     return (result.names, result.values), notes, "computed"
 
 
@@ -266,26 +283,19 @@ def _comparable(metric: str, names: list[str], values: np.ndarray, sat_names: li
 def _components(out: Path, cfg):
     """(component columns, {label: {column: value}}) of the config's models; features.csv is cached."""
     from analysis.components_table import derive_table, entries_from_specs, read_features, write_components
-    from archsim.files import atomic_path
 
     entries = entries_from_specs(cfg.models)
     key = json.loads(json.dumps([vars(e) for e in entries], default=str))
-    path, key_path = out / "features.csv", out / "features.key.json"
-    if path.is_file() and key_path.is_file():
-        try:
-            saved = json.loads(key_path.read_text())
-        except ValueError:
-            saved = {}
-        if saved.get("key") == key and saved.get("sha256") == _sha256(path):
-            return read_features(path)
+    path = out / "features.csv"
+    if _saved_if_current(path, key) is not None:
+        return read_features(path)
     try:
         rows, _ = derive_table(entries)
     except ArchsimError as e:
         print(f"warning: components not derived: {e}")
         return None
     write_components(path, rows)
-    with atomic_path(key_path) as tmp:
-        tmp.write_text(json.dumps({"key": key, "sha256": _sha256(path)}, indent=1))
+    _write_sidecar(path, key)
     return read_features(path)
 
 
