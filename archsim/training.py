@@ -11,6 +11,12 @@ overrides it key by key) takes these keys:
 `shift` augments each training image with a random translation of up to that
 many pixels in each direction (zero padding, then a crop back to size).
 `max_images` caps the training pool (a seeded random subset).
+
+With a `teacher`, each batch's loss is instead the distillation loss
+`archsim.distillation.kd_loss` against the teacher's logits on the same
+(shifted) batch. The teacher runs in eval mode without gradients, so (no
+dropout) it takes no random draws and with alpha = 0 the weights are those of
+plain training.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from archsim.distillation import kd_loss
 from archsim.errors import ArchsimError
 from archsim.wrapper import PixelModel
 
@@ -50,16 +57,22 @@ def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Ten
 
 def train_classifier(model: PixelModel, images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 3,
                      lr: float = 2e-3, batch_size: int = 64, weight_decay: float = 0.05, shift: int = 0, seed: int = 0,
-                     device: str | torch.device = "cpu", desc: str = "train", progress: bool = True) -> float:
+                     device: str | torch.device = "cpu", desc: str = "train", progress: bool = True,
+                     teacher: PixelModel | None = None, temperature: float = 4.0, alpha: float = 0.9) -> float:
     """Train `model.model` in place; returns the mean training loss of the last epoch.
 
     The wrapper stays the only way in: batches go through `model.preprocess`, so
-    the trained network expects exactly what the wrapper feeds it later.
+    the trained network expects exactly what the wrapper feeds it later. The loss
+    is cross-entropy, or with a `teacher` (any module mapping the [0, 1] batch to
+    logits, moved to `device` and put in eval mode) `kd_loss(student(x), teacher(x),
+    y, temperature=temperature, alpha=alpha)`.
     """
     if len(images) == 0:
         raise ArchsimError("no training images")
     net = model.model.to(device)
     model.to(device)
+    if teacher is not None:
+        teacher.to(device).eval()
     steps_per_epoch = math.ceil(len(images) / batch_size)
     total = max(1, epochs * steps_per_epoch)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
@@ -76,7 +89,13 @@ def train_classifier(model: PixelModel, images: torch.Tensor, labels: torch.Tens
                 for start in range(0, len(images), batch_size):
                     rows = order[start:start + batch_size]
                     x, y = random_shift(images[rows], shift, gen).to(device), labels[rows].to(device)
-                    loss = F.cross_entropy(net(model.preprocess(x)), y)
+                    logits = net(model.preprocess(x))
+                    if teacher is None:
+                        loss = F.cross_entropy(logits, y)
+                    else:
+                        with torch.no_grad():
+                            target = teacher(x)
+                        loss = kd_loss(logits, target, y, temperature=temperature, alpha=alpha)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()

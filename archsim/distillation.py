@@ -1,0 +1,65 @@
+"""Knowledge distillation (Hinton, Vinyals and Dean, 2015, "Distilling the Knowledge in a Neural Network").
+
+A student learns from a teacher's softened predictions as well as from the labels:
+
+    L = (1 - alpha) * CE(s, y) + alpha * T^2 * KL( softmax(t / T) || softmax(s / T) )
+
+with student logits s, teacher logits t, labels y and temperature T. The settings
+take these keys:
+
+    distill: {temperature: 4.0, alpha: 0.9}
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from archsim.errors import ArchsimError
+
+DISTILL_DEFAULTS = {"temperature": 4.0, "alpha": 0.9}
+
+
+def distill_settings(raw: dict | None, where: str = "distill") -> dict:
+    """The distillation settings with defaults filled in.
+
+    Unknown keys, a temperature that is not a finite number > 0 and an alpha that
+    is not a number in [0, 1] raise ArchsimError.
+    """
+    raw = raw or {}
+    unknown = sorted(set(raw) - set(DISTILL_DEFAULTS))
+    if unknown:
+        raise ArchsimError(f"unknown key {unknown[0]!r} in {where}; allowed: {', '.join(sorted(DISTILL_DEFAULTS))}")
+    settings = {**DISTILL_DEFAULTS, **raw}
+    temperature, alpha = settings["temperature"], settings["alpha"]
+    if not _is_number(temperature) or not (math.isfinite(temperature) and temperature > 0):
+        raise ArchsimError(f"{where}.temperature must be a number > 0, got {temperature!r}")
+    if not _is_number(alpha) or not 0 <= alpha <= 1:
+        raise ArchsimError(f"{where}.alpha must be a number in [0, 1], got {alpha!r}")
+    return settings
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, *,
+            temperature: float, alpha: float) -> torch.Tensor:
+    """The distillation loss of a batch, a scalar:
+
+        L = (1 - alpha) * CE(s, y) + alpha * T^2 * KL( softmax(t / T) || softmax(s / T) )
+
+    CE is the mean cross-entropy with the labels; the KL is summed over classes and
+    averaged over the batch. Without the T^2 factor the KL's gradient wrt s is
+    (softmax(s / T) - softmax(t / T)) / (T * batch), which shrinks like 1 / T^2 for
+    large T (the difference of softmaxes is itself O(1 / T)); T^2 keeps the
+    soft-target gradient's scale, relative to the CE term, independent of T. The
+    teacher logits are detached: no gradient reaches them.
+    """
+    ce = F.cross_entropy(student_logits, labels)
+    kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
+                  F.log_softmax(teacher_logits.detach() / temperature, dim=-1),
+                  reduction="batchmean", log_target=True)
+    return (1 - alpha) * ce + alpha * temperature ** 2 * kl
