@@ -5,16 +5,23 @@ returns the result with the paths written:
 
 - `write_clustering`: clusters.csv, dendrogram.png, tsne.png, mds.png, spectrum.png;
 - `write_importance`: importance.csv, importance_fit.csv, importance.png;
-- `write_comparisons`: comparison.csv and one scatter_<name>.png per compared matrix.
+- `write_comparisons`: comparison.csv and one scatter_<name>.png per compared matrix;
+- `write_ensembles`: the ensemble selections, pairs and correlations (`archsim ensemble`);
+- `write_distillation`: the distilled students and their summary (`archsim distill --train`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from analysis import plots
 from analysis.clustering import ClusterResult, cluster_models
 from analysis.compare import Comparison, compare_matrices
+from analysis.distill_study import DistillStudy
+from analysis.ensemble_study import HEADER as ENSEMBLE_HEADER
+from analysis.ensemble_study import SUMMARY_HEADER, EnsembleStudy
 from analysis.importance import Importance, component_importance
 from analysis.matrix_input import SimilarityMatrix
 from archsim.files import write_rows
@@ -58,3 +65,41 @@ def write_comparisons(m: SimilarityMatrix, others: list[SimilarityMatrix], stems
     written = [write_rows(out / "comparison.csv", list(comps[0].row()), [c.row().values() for c in comps])]
     written += [plots.plot_scatter(c, out / f"scatter_{stem}.png") for c, stem in zip(comps, stems)]
     return comps, written
+
+
+def write_ensembles(study: EnsembleStudy, out: str | Path) -> list[Path]:
+    """ensembles.csv, ensemble_summary.csv, ensemble_pairs.csv, ensemble_correlations.csv and two PNGs."""
+    out = Path(out)
+    names, measures = study.names, list(study.similarities)
+    pairs = [[names[i], names[j], study.pair_gain[i, j]] + [study.similarities[m][i, j] for m in measures]
+             for i in range(len(names)) for j in range(i + 1, len(names))]
+    corr = study.correlations
+    written = [write_rows(out / "ensembles.csv", ENSEMBLE_HEADER, [[r[h] for h in ENSEMBLE_HEADER] for r in study.rows]),
+               write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, study.summary()),
+               write_rows(out / "ensemble_pairs.csv", ["a", "b", "pair_gain"] + measures, pairs),
+               write_rows(out / "ensemble_correlations.csv",
+                          ["measure", "spearman_rho", "ci_low", "ci_high", "n_pairs", "n_models", "resamples"],
+                          [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.n_models, c.resamples] for m, c in corr.items()]),
+               plots.plot_ensemble_accuracy(study.summary(), out / "ensemble_accuracy.png")]
+    iu = np.triu_indices(len(names), 1)
+    panels = {m: (study.similarities[m][iu], study.pair_gain[iu],
+                  f"Spearman {corr[m].rho:+.2f} [{corr[m].ci_low:+.2f}, {corr[m].ci_high:+.2f}]") for m in measures}
+    written.append(plots.plot_gain_vs_similarity(panels, "pair-ensemble gain (test)", out / "ensemble_pair_gain.png"))
+    return written
+
+
+def write_distillation(study: DistillStudy, runs, out: str | Path) -> list[Path]:
+    """distill_runs.csv, distill_summary.csv, distill_correlations.csv and distill_gain.png."""
+    out = Path(out)
+    header, rows = study.table()
+    corr = study.correlations
+    written = [write_rows(out / "distill_runs.csv", ["teacher", "seed", "test_accuracy", "train_seconds"],
+                          [[r.teacher or "", r.seed, r.test_accuracy, r.seconds] for r in runs]),
+               write_rows(out / "distill_summary.csv", header, rows),
+               write_rows(out / "distill_correlations.csv", ["measure", "spearman_rho", "p", "n_teachers"],
+                          [[m, c.rho, c.p, c.n_teachers] for m, c in corr.items()])]
+    panels = {m: (np.array([study.similarity[m].get(t, np.nan) for t in study.teachers], dtype=float),
+                  np.array([study.gain[t] for t in study.teachers]),
+                  f"Spearman {corr[m].rho:+.2f} ({corr[m].n_teachers} teachers)") for m in study.measures}
+    written.append(plots.plot_gain_vs_similarity(panels, "distillation gain (test accuracy)", out / "distill_gain.png"))
+    return written

@@ -153,3 +153,35 @@ def plot_clustered_heatmap(values: np.ndarray, names: list[str], linkage: np.nda
                       "diagonal in grey, off the colour scale)",
                       fontsize=9)
     return _save(fig, path)
+
+
+def plot_gain_vs_similarity(panels: dict[str, tuple[np.ndarray, np.ndarray, str]], ylabel: str, path) -> Path:
+    """One scatter per measure: x = similarity, y = gain; `panels` maps measure -> (x, y, subtitle)."""
+    n = max(1, len(panels))
+    fig = Figure(figsize=(4.2 * n, 4))
+    for i, (measure, (x, y, subtitle)) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, n, i + 1)
+        ax.scatter(x, y, s=14, alpha=0.7)
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_xlabel(f"{measure} similarity")
+        ax.set_ylabel(ylabel if i == 0 else "")
+        ax.set_title(subtitle, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_ensemble_accuracy(rows: list[list], path) -> Path:
+    """Test accuracy (mean of softmax) of each selection: bars per (measure, method); random with its sd."""
+    labels = [f"{method}" + (f" ({measure})" if measure else "") for measure, method, *_ in rows]
+    acc = np.array([r[4] for r in rows], dtype=float)
+    err = np.array([r[5] if r[5] is not None else 0.0 for r in rows], dtype=float)
+    fig = Figure(figsize=(7, 0.35 * len(rows) + 1.5))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    ax.barh(y, acc, xerr=err, color=["0.6" if not r[0] else "tab:blue" for r in rows])
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    low = max(0.0, float(np.nanmin(acc - err)) - 0.01)
+    ax.set_xlim(low, min(1.0, float(np.nanmax(acc + err)) + 0.005))
+    ax.set_xlabel("test accuracy of the ensemble (mean of softmax)")
+    ax.set_title("ensemble members chosen on validation data; grey: no similarity measure", fontsize=9)
+    return _save(fig, path)

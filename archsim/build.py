@@ -37,6 +37,7 @@ class Run:
     images: ImageSet  # the evaluation (test) images
     validation: ImageSet | None = None
     train_seconds: dict[str, float] = field(default_factory=dict)  # models trained by this call
+    training: ImageSet | None = None  # the training images, when a model of the config is trained here
 
 
 def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
@@ -62,7 +63,7 @@ def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
             if _train_or_load(models[spec.label], spec, cfg, train_set, device, progress):
                 seconds[spec.label] = time.perf_counter() - start
         models[spec.label].to(device)
-    return Run(models, images, validation, seconds)
+    return Run(models, images, validation, seconds, train_set)
 
 
 def wrap(spec: ModelSpec) -> PixelModel:

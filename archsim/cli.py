@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "archsim.store_command",
     "archsim.weights_test_command",
     "archsim.zoo_command",
+    "archsim.ensemble_command",
+    "archsim.distill_command",
     "archsim.demo_command",
     "analysis.commands",
 ]

@@ -9,6 +9,8 @@
     attack: {...}           # see attacks.make_attack; default native PGD Linf 4/255, 1/255, 10 steps
     train: {...}            # optional: train models that have no weights (see archsim.training)
     similarity: {cka: {...}}  # optional: options per `archsim similarity --metric` measure
+    ensemble: {size: 3, ...}  # optional: defaults of `archsim ensemble` (see archsim.ensemble_settings)
+    distill: {student: ...}   # optional: defaults of `archsim distill` (see archsim.distillation)
     models:
       - name: resnet50.a1_in1k   # timm name, optionally with a pretrained tag
         label: resnet50          # name in the matrices (default: name); unique
@@ -35,11 +37,14 @@ import platformdirs
 import yaml
 
 import attacks
+from archsim.distillation import distill_settings
+from archsim.ensemble_settings import ensemble_settings
 from archsim.errors import ArchsimError
 from archsim.sat import DEFAULT_EPS_S
 from archsim.training import train_settings
 
-TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "similarity", "models"}
+TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "similarity", "ensemble",
+            "distill", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
               "interpolation", "seed", "train"}
 DEFAULT_ATTACK = {"backend": "native", "norm": "Linf", "eps": 4 / 255, "alpha": 1 / 255, "steps": 10,
@@ -77,6 +82,8 @@ class RunConfig:
     eps_s: float = DEFAULT_EPS_S
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     similarity: dict = field(default_factory=dict)
+    ensemble: dict = field(default_factory=dict)  # the config's ensemble section as given (validated)
+    distill: dict = field(default_factory=dict)  # the config's distill section as given (validated)
     source: Path | None = None
 
     def train_settings(self, spec: ModelSpec) -> dict | None:
@@ -153,6 +160,10 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     cfg.similarity = _mapping(raw.get("similarity") or {}, "similarity")
     for metric, options in cfg.similarity.items():
         _mapping(options or {}, f"similarity.{metric}")
+    cfg.ensemble = _mapping(raw.get("ensemble") or {}, "ensemble")
+    ensemble_settings(cfg.ensemble)
+    cfg.distill = _mapping(raw.get("distill") or {}, "distill")
+    distill_settings(cfg.distill)
     return cfg
 
 

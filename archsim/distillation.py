@@ -4,10 +4,15 @@ A student learns from a teacher's softened predictions as well as from the label
 
     L = (1 - alpha) * CE(s, y) + alpha * T^2 * KL( softmax(t / T) || softmax(s / T) )
 
-with student logits s, teacher logits t, labels y and temperature T. The settings
-take these keys:
+with student logits s, teacher logits t, labels y and temperature T. The
+config's `distill:` section (defaults of `archsim distill` and of the demo's
+distillation stage) takes these keys:
 
-    distill: {temperature: 4.0, alpha: 0.9}
+    distill: {student: null, teachers: null, seeds: 3, epochs: null, temperature: 4.0, alpha: 0.9}
+
+`student` is a model label of the config, `teachers` a list of labels; each
+student is trained for `epochs` (null: the student's own train settings) from
+each of `seeds` initialisation seeds (0, 1, ...).
 """
 
 from __future__ import annotations
@@ -19,14 +24,16 @@ import torch.nn.functional as F
 
 from archsim.errors import ArchsimError
 
-DISTILL_DEFAULTS = {"temperature": 4.0, "alpha": 0.9}
+DISTILL_DEFAULTS = {"student": None, "teachers": None, "seeds": 3, "epochs": None, "temperature": 4.0, "alpha": 0.9}
 
 
 def distill_settings(raw: dict | None, where: str = "distill") -> dict:
     """The distillation settings with defaults filled in.
 
-    Unknown keys, a temperature that is not a finite number > 0 and an alpha that
-    is not a number in [0, 1] raise ArchsimError.
+    Unknown keys, a temperature that is not a finite number > 0, an alpha that
+    is not a number in [0, 1], seeds or epochs that are not whole numbers >= 1,
+    a student that is not a label and teachers that are not a list of labels
+    raise ArchsimError. Teachers may be given as one comma-separated string.
     """
     raw = raw or {}
     unknown = sorted(set(raw) - set(DISTILL_DEFAULTS))
@@ -38,11 +45,27 @@ def distill_settings(raw: dict | None, where: str = "distill") -> dict:
         raise ArchsimError(f"{where}.temperature must be a number > 0, got {temperature!r}")
     if not _is_number(alpha) or not 0 <= alpha <= 1:
         raise ArchsimError(f"{where}.alpha must be a number in [0, 1], got {alpha!r}")
+    for key in ("seeds", "epochs"):
+        value = settings[key]
+        if (value is not None or key == "seeds") and (not _is_whole(value) or value < 1):
+            raise ArchsimError(f"{where}.{key} must be a whole number >= 1, got {value!r}")
+    if settings["student"] is not None and not isinstance(settings["student"], str):
+        raise ArchsimError(f"{where}.student must be a model label, got {settings['student']!r}")
+    teachers = settings["teachers"]
+    if isinstance(teachers, str):
+        teachers = [t.strip() for t in teachers.split(",") if t.strip()]
+    if teachers is not None and (not isinstance(teachers, list) or not all(isinstance(t, str) for t in teachers)):
+        raise ArchsimError(f"{where}.teachers must be a list of model labels, got {settings['teachers']!r}")
+    settings["teachers"] = teachers
     return settings
 
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, *,

@@ -54,9 +54,12 @@ def test_soft_target_gradient_is_the_closed_form(temperature):
 
 
 def test_distill_settings():
-    assert distill_settings(None) == DISTILL_DEFAULTS == {"temperature": 4.0, "alpha": 0.9}
-    assert distill_settings({"alpha": 0}) == {"temperature": 4.0, "alpha": 0}
-    with pytest.raises(ArchsimError, match="unknown key 'temp' in models\\[1\\].distill; allowed: alpha, temperature"):
+    assert distill_settings(None) == DISTILL_DEFAULTS == {"student": None, "teachers": None, "seeds": 3,
+                                                          "epochs": None, "temperature": 4.0, "alpha": 0.9}
+    assert distill_settings({"alpha": 0}) == {**DISTILL_DEFAULTS, "alpha": 0}
+    assert distill_settings({"teachers": "a, b"})["teachers"] == ["a", "b"]
+    with pytest.raises(ArchsimError, match="unknown key 'temp' in models\\[1\\].distill; allowed: alpha, epochs, "
+                                           "seeds, student, teachers, temperature"):
         distill_settings({"temp": 2}, where="models[1].distill")
 
 
@@ -68,7 +71,12 @@ def test_distill_settings():
                                           ({"alpha": 1.5}, "alpha must be a number in \\[0, 1\\]"),
                                           ({"alpha": -0.1}, "alpha must be a number in \\[0, 1\\]"),
                                           ({"alpha": float("nan")}, "alpha must be a number in \\[0, 1\\]"),
-                                          ({"alpha": False}, "alpha must be a number in \\[0, 1\\]")])
+                                          ({"alpha": False}, "alpha must be a number in \\[0, 1\\]"),
+                                          ({"seeds": 0}, "seeds must be a whole number >= 1"),
+                                          ({"seeds": None}, "seeds must be a whole number >= 1"),
+                                          ({"epochs": 2.5}, "epochs must be a whole number >= 1"),
+                                          ({"student": 3}, "student must be a model label"),
+                                          ({"teachers": [1, 2]}, "teachers must be a list of model labels")])
 def test_bad_distill_settings(bad, message):
     with pytest.raises(ArchsimError, match=message):
         distill_settings(bad)

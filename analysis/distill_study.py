@@ -1,0 +1,93 @@
+"""Teachers ranked by similarity to a student, and (after training) similarity set against distillation gain.
+
+    rank_teachers(teachers, similarity) -> {measure: [(teacher, value, rank)]}
+    study_distillation(teachers, similarity, runs) -> DistillStudy
+
+`similarity` maps a measure to {teacher: similarity of teacher and student},
+larger = more similar (rank 1 = the most similar; NaN values rank last and
+unranked). `runs` are (teacher or None for the baseline, seed, test accuracy)
+triples. A teacher's gain = its students' mean test accuracy - the baseline
+students' mean; the measure's Spearman rho (with scipy's p-value) is taken
+over the teachers with a finite similarity and a gain.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import spearmanr
+
+
+@dataclass
+class Correlation:
+    rho: float
+    p: float
+    n_teachers: int
+
+
+@dataclass
+class DistillStudy:
+    teachers: list[str]
+    measures: list[str]
+    baseline: tuple[float, float, int]  # mean, sd, number of seeds
+    accuracy: dict[str, tuple[float, float, int]]  # teacher -> mean, sd, seeds
+    gain: dict[str, float]
+    similarity: dict[str, dict[str, float]]
+    ranks: dict[str, dict[str, int | None]]
+    correlations: dict[str, Correlation] = field(default_factory=dict)
+
+    def table(self) -> tuple[list[str], list[list]]:
+        """Header and one row per teacher (then the baseline): accuracy, gain, similarity and rank per measure."""
+        header = ["teacher", "seeds", "test_acc_mean", "test_acc_sd", "gain"]
+        for m in self.measures:
+            header += [f"{m}", f"{m}_rank"]
+        rows = []
+        for t in self.teachers:
+            mean, sd, n = self.accuracy[t]
+            row = [t, n, mean, sd, self.gain[t]]
+            for m in self.measures:
+                row += [self.similarity[m].get(t), self.ranks[m].get(t)]
+            rows.append(row)
+        mean, sd, n = self.baseline
+        rows.append(["(none: labels only)", n, mean, sd, 0.0] + [None] * (2 * len(self.measures)))
+        return header, rows
+
+
+def rank_teachers(teachers: list[str], similarity: dict[str, dict[str, float]]) -> dict[str, list]:
+    """Per measure: (teacher, similarity, rank) from the most similar; NaN last with rank None."""
+    out = {}
+    for measure, values in similarity.items():
+        finite = sorted((t for t in teachers if _finite(values.get(t))), key=lambda t: (-values[t], teachers.index(t)))
+        rest = [t for t in teachers if t not in finite]
+        out[measure] = [(t, values[t], r + 1) for r, t in enumerate(finite)] + [(t, values.get(t), None) for t in rest]
+    return out
+
+
+def study_distillation(teachers: list[str], similarity: dict[str, dict[str, float]],
+                       runs: list[tuple[str | None, int, float]]) -> DistillStudy:
+    """Accuracy per teacher and baseline over seeds, gains, ranks, and the rank correlation per measure."""
+    def stats(teacher):
+        acc = np.array([a for t, _, a in runs if t == teacher], dtype=float)
+        return (float(acc.mean()), float(acc.std(ddof=1)) if len(acc) > 1 else math.nan, len(acc)) if len(acc) \
+            else (math.nan, math.nan, 0)
+
+    baseline = stats(None)
+    accuracy = {t: stats(t) for t in teachers}
+    gain = {t: accuracy[t][0] - baseline[0] for t in teachers}
+    ranked = rank_teachers(teachers, similarity)
+    study = DistillStudy(list(teachers), list(similarity), baseline, accuracy, gain, similarity,
+                         {m: {t: r for t, _, r in rs} for m, rs in ranked.items()})
+    for measure, values in similarity.items():
+        use = [t for t in teachers if _finite(values.get(t)) and _finite(gain[t])]
+        if len(use) < 3:
+            study.correlations[measure] = Correlation(math.nan, math.nan, len(use))
+            continue
+        res = spearmanr([values[t] for t in use], [gain[t] for t in use])
+        study.correlations[measure] = Correlation(float(res.statistic), float(res.pvalue), len(use))
+    return study
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)

@@ -1,0 +1,149 @@
+"""`archsim distill --student NAME --teachers A,B,... --config FILE --out DIR [--train]`: which teacher to distil from.
+
+Ranks the teachers by their similarity to the student under each measure of
+--similarity (`sat` through the run store in DIR, others as `archsim
+similarity` computes them on the student and the teachers; a distance turned
+into its negative). With --train it checks the ranking: for each of --seeds
+seeds it trains the student architecture from scratch by knowledge
+distillation from every teacher (Hinton et al.; the config's
+`distill: {temperature, alpha}`) and once from the labels only, all with the
+same budget (the student's train settings, --epochs when given), and scores
+each on the test images; see `archsim.distill_runs`. Writes into DIR:
+
+    distill_ranking.csv       measure, teacher, similarity to the student, rank (1 = most similar)
+    distill_runs.csv          (--train) teacher, seed, test accuracy, training seconds (empty: cached)
+    distill_summary.csv       (--train) per teacher: mean and sd of test accuracy, gain over the baseline,
+                              similarity and rank under each measure
+    distill_correlations.csv  (--train) per measure: Spearman rho of similarity and gain over the teachers
+    distill_gain.png          (--train) gain against similarity, one panel per measure
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from archsim.command_args import add_run_arguments
+
+    p = sub.add_parser("distill", help="rank distillation teachers by similarity to a student; --train checks it",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p, out_help="output folder (also the run store for sat)")
+    p.add_argument("--student", help="the student's model label (default: the config's distill.student)")
+    p.add_argument("--teachers", help="comma-separated teacher labels (default: distill.teachers)")
+    p.add_argument("--similarity", default="sat", help="comma-separated measures: sat and any `archsim similarity` "
+                                                       "metric (default: sat)")
+    p.add_argument("--train", action="store_true", help="train the students and report the gains")
+    p.add_argument("--seeds", type=int, help="student seeds per teacher (default: distill.seeds, 3)")
+    p.add_argument("--epochs", type=int, help="the student's training epochs (default: distill.epochs, else the "
+                                              "student's train settings)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archsim.build import build_run
+    from archsim.command_args import run_config
+    from archsim.distill_runs import check_roles
+    from archsim.ensemble_command import measure_options_of
+
+    start = time.perf_counter()
+    cfg = run_config(args)
+    settings = command_settings(cfg, student=args.student, teachers=args.teachers, seeds=args.seeds,
+                                epochs=args.epochs)
+    check_roles(cfg, settings["student"], settings["teachers"])
+    measures = [m.strip() for m in args.similarity.split(",") if m.strip()]
+    options = measure_options_of(cfg, measures)
+    roles = [settings["student"], *settings["teachers"]]
+    cfg = dataclasses.replace(cfg, models=[s for s in cfg.models if s.label in roles])  # only these are built
+    progress = not args.no_progress
+    run_ = build_run(cfg, progress=progress)
+    sims, notes = {}, []
+    for measure in measures:
+        if measure == "sat":
+            from archsim.sat_command import sat_in_store
+
+            sat, _ = sat_in_store(args.out, cfg, run_, progress=progress)
+            sims["sat"] = (sat.names, sat.sat)
+        else:
+            from archsim.similarity.registry import MEASURES
+
+            result = MEASURES[measure](run_, options[measure], seed=cfg.seed, progress=progress)
+            sims[measure] = (result.names, result.values)
+            notes += result.notes
+    ranking, study, written = distill_stage(args.out, cfg, run_, sims, options, settings, train=args.train,
+                                            progress=progress)
+    for note in notes:
+        print(f"note: {note}")
+    print_summary(ranking, study, settings, time.perf_counter() - start)
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def command_settings(cfg, **flags) -> dict:
+    """The config's distill section with the command line's values on top."""
+    from archsim.distillation import distill_settings
+
+    return distill_settings({**cfg.distill, **{k: v for k, v in flags.items() if v is not None}},
+                            "distill settings")
+
+
+def student_similarity(student: str, teachers: list[str], sims: dict, options: dict) -> dict[str, dict[str, float]]:
+    """{measure: {teacher: similarity to the student}} from {measure: (names, matrix)}; distances negated."""
+    from archsim.similarity.registry import is_distance
+
+    out = {}
+    for measure, (names, values) in sims.items():
+        values = np.asarray(values, dtype=float)
+        sign = -1.0 if measure != "sat" and is_distance(measure, options.get(measure, {})) else 1.0
+        i = list(names).index(student)
+        # a row and its column may differ (PWCCA): the pair's value is their mean
+        out[measure] = {t: sign * float((values[i, j] + values[j, i]) / 2)
+                        for t in teachers for j in [list(names).index(t)]}
+    return out
+
+
+def distill_stage(out, cfg, run_, sims: dict, options: dict, settings: dict, *, train: bool, progress: bool = True):
+    """(ranking per measure, the study with `train` else None, files written)."""
+    from analysis.distill_study import rank_teachers, study_distillation
+    from analysis.outputs import write_distillation
+    from archsim.distill_runs import train_students
+    from archsim.files import write_rows
+
+    out = Path(out)
+    student, teachers = settings["student"], settings["teachers"]
+    similarity = student_similarity(student, teachers, sims, options)
+    ranking = rank_teachers(teachers, similarity)
+    written = [write_rows(out / "distill_ranking.csv", ["measure", "teacher", "similarity", "rank"],
+                          [[m, t, v, r] for m, rs in ranking.items() for t, v, r in rs])]
+    if not train:
+        return ranking, None, written
+    runs = train_students(cfg, run_, student, teachers, settings, progress=progress)
+    study = study_distillation(teachers, similarity, [(r.teacher, r.seed, r.test_accuracy) for r in runs])
+    written += write_distillation(study, runs, out)
+    return ranking, study, written
+
+
+def print_summary(ranking: dict, study, settings: dict, seconds: float) -> None:
+    student = settings["student"]
+    if study is None:
+        print(f"\nteachers for {student}, most similar first ({seconds:.1f} s; --train checks the ranking):")
+        for measure, rs in ranking.items():
+            print(f"{measure}: " + ", ".join(t if v is None else f"{t} ({v:.3f})" for t, v, _ in rs))
+        return
+    header, rows = study.table()
+    print(f"\nstudent {student}: {settings['seeds']} seeds per teacher, T = {settings['temperature']:g}, "
+          f"alpha = {settings['alpha']:g}, {seconds:.1f} s")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'teacher':<{width}}  {'test acc':>8}  {'sd':>6}  {'gain':>7}  " + "  ".join(study.measures))
+    for r in rows:
+        sims = "  ".join("-" if r[6 + 2 * i] is None else f"{r[5 + 2 * i]:.3f} (#{r[6 + 2 * i]})"
+                         for i in range(len(study.measures)))
+        print(f"{r[0]:<{width}}  {r[2]:8.3f}  {r[3]:6.3f}  {r[4]:+7.3f}  {sims}")
+    for measure, c in study.correlations.items():
+        print(f"{measure}: Spearman rho(similarity to the student, gain) = {c.rho:+.3f} (p = {c.p:.3g}, "
+              f"{c.n_teachers} teachers)")

@@ -1,0 +1,163 @@
+"""`archsim ensemble` and `archsim distill` on a tiny zoo (digits at 16 px), and the studies behind them."""
+
+import csv
+import io
+import math
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+import yaml
+
+from analysis.distill_study import rank_teachers, study_distillation
+from analysis.ensemble_study import study_ensembles
+from archsim.build import build_run
+from archsim.cli import main
+from archsim.config import load_config
+from tests.test_demo import CONFIG, NAMES
+
+
+def cli(*argv) -> str:
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        assert main([*argv, "--no-progress"]) == 0
+    return buffer.getvalue()
+
+
+def read(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("apps")
+    path = folder / "zoo.yaml"
+    path.write_text(yaml.safe_dump({**CONFIG, "cache_dir": str(folder / "cache"),
+                                    "distill": {"student": "resnet_a", "teachers": NAMES[1:], "seeds": 3,
+                                                "epochs": 1}}))
+    return path
+
+
+def test_splits_never_overlap(config):
+    run_ = build_run(load_config(config), progress=False)
+    test, val, train = set(run_.images.ids), set(run_.validation.ids), set(run_.training.ids)
+    assert test and val and train
+    assert not test & val and not test & train and not val & train
+
+
+def test_ensemble_command(config, tmp_path):
+    out = tmp_path / "ens"
+    text = cli("ensemble", "--config", str(config), "--out", str(out), "--size", "2", "--similarity", "sat,cka",
+               "--draws", "4")
+    rows = read(out / "ensembles.csv")
+    methods = [(r["measure"], r["method"]) for r in rows]
+    assert methods == [("", "top-k")] + [("", "random")] * 4 + [("sat", "greedy"), ("sat", "cluster"),
+                                                                 ("cka", "greedy"), ("cka", "cluster")]
+    for r in rows:
+        members = r["members"].split()
+        assert len(members) == 2 == len(set(members)) and set(members) <= set(NAMES)
+        assert math.isclose(float(r["gain_softmax"]), float(r["test_softmax_acc"]) - float(r["best_member_acc"]),
+                            abs_tol=1e-9)
+    pairs = read(out / "ensemble_pairs.csv")
+    assert len(pairs) == 6 and set(pairs[0]) == {"a", "b", "pair_gain", "sat", "cka"}
+    assert [r["measure"] for r in read(out / "ensemble_correlations.csv")] == ["sat", "cka"]
+    assert (out / "ensemble_accuracy.png").stat().st_size > 0 and (out / "ensemble_pair_gain.png").stat().st_size > 0
+    assert "Spearman rho(pair similarity, pair-ensemble gain)" in text
+    again = tmp_path / "again"
+    cli("ensemble", "--config", str(config), "--out", str(again), "--size", "2", "--similarity", "sat,cka",
+        "--draws", "4")
+    assert (again / "ensembles.csv").read_text() == (out / "ensembles.csv").read_text()  # deterministic
+
+
+def test_ensemble_needs_validation_images(tmp_path, capsys):
+    raw = {**CONFIG, "data": {k: v for k, v in CONFIG["data"].items() if k != "validation"},
+           "cache_dir": str(tmp_path / "cache")}
+    path = tmp_path / "noval.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["ensemble", "--config", str(path), "--out", str(tmp_path / "o"), "--size", "2"]) != 0
+    assert "needs validation images" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # refused before any training
+
+
+def test_ensemble_rejects_unknown_measure_before_training(config, tmp_path, capsys):
+    assert main(["ensemble", "--config", str(config), "--out", str(tmp_path), "--similarity", "sat,ckaa"]) != 0
+    assert "unknown similarity measure 'ckaa'" in capsys.readouterr().err
+
+
+def test_selection_never_sees_the_test_images():
+    rng = np.random.default_rng(0)
+    names = list("abcde")
+    val = rng.dirichlet(np.ones(4), size=(5, 40))
+    test = rng.dirichlet(np.ones(4), size=(5, 30))
+    val_labels, test_labels = rng.integers(0, 4, 40), rng.integers(0, 4, 30)
+    sim = rng.random((5, 5))
+    a = study_ensembles(names, val, val_labels, test, test_labels, {"m": sim}, k=3, draws=3)
+    b = study_ensembles(names, val, val_labels, test[:, ::-1], rng.integers(0, 4, 30), {"m": sim}, k=3, draws=3)
+    assert [r["members"] for r in a.rows] == [r["members"] for r in b.rows]
+    assert [r["test_softmax_acc"] for r in a.rows] != [r["test_softmax_acc"] for r in b.rows]
+    c = study_ensembles(names, val[:, ::-1], val_labels, test, test_labels, {"m": sim}, k=3, draws=3)
+    assert [r["members"] for r in a.rows] != [r["members"] for r in c.rows]  # the validation data do choose
+
+
+def test_a_measure_missing_a_model_is_studied_on_the_rest():
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(3), size=(4, 20))
+    labels = rng.integers(0, 3, 20)
+    sim = rng.random((4, 4))
+    sim[2, :] = sim[:, 2] = np.nan
+    study = study_ensembles(list("abcd"), probs, labels, probs, labels, {"m": sim}, k=2, draws=1)
+    assert any("no value for c" in n for n in study.notes)
+    assert all("c" not in r["members"].split() for r in study.rows if r["measure"] == "m")
+
+
+def test_distill_study_by_hand():
+    teachers = ["t1", "t2", "t3", "t4"]
+    runs = [(None, 0, 0.80), (None, 1, 0.82), ("t1", 0, 0.90), ("t1", 1, 0.88), ("t2", 0, 0.84), ("t2", 1, 0.86),
+            ("t3", 0, 0.83), ("t3", 1, 0.81), ("t4", 0, 0.79), ("t4", 1, 0.81)]
+    sim = {"up": {"t1": 3.0, "t2": 2.0, "t3": 1.0, "t4": 0.0}, "down": {"t1": 0.1, "t2": 0.2, "t3": 0.3, "t4": 0.4},
+           "gap": {"t1": 1.0, "t2": math.nan, "t3": 0.5, "t4": 0.0}}
+    study = study_distillation(teachers, sim, runs)
+    assert study.baseline[0] == pytest.approx(0.81) and study.baseline[2] == 2
+    assert study.gain == pytest.approx({"t1": 0.08, "t2": 0.04, "t3": 0.01, "t4": -0.01})
+    assert study.accuracy["t1"][1] == pytest.approx(np.std([0.90, 0.88], ddof=1))
+    assert study.correlations["up"].rho == pytest.approx(1.0)
+    assert study.correlations["down"].rho == pytest.approx(-1.0)
+    assert study.correlations["gap"].n_teachers == 3 and study.correlations["gap"].rho == pytest.approx(1.0)
+    assert rank_teachers(teachers, sim)["gap"] == [("t1", 1.0, 1), ("t3", 0.5, 2), ("t4", 0.0, 3),
+                                                   ("t2", sim["gap"]["t2"], None)]
+    header, rows = study.table()
+    assert rows[-1][0].startswith("(none") and rows[0][header.index("up_rank")] == 1
+
+
+def test_distill_command(config, tmp_path):
+    out = tmp_path / "distill"
+    text = cli("distill", "--config", str(config), "--out", str(out), "--similarity", "sat,cka")
+    ranking = read(out / "distill_ranking.csv")
+    assert [r["measure"] for r in ranking] == ["sat"] * 3 + ["cka"] * 3
+    assert sorted(r["teacher"] for r in ranking[:3]) == sorted(NAMES[1:]) and "--train checks" in text
+    assert not (out / "distill_runs.csv").exists()
+
+    cli("distill", "--config", str(config), "--out", str(out), "--similarity", "sat,cka", "--train")
+    runs = read(out / "distill_runs.csv")
+    assert len(runs) == 3 * 4 and all(r["train_seconds"] for r in runs)
+    summary = read(out / "distill_summary.csv")
+    base = np.mean([float(r["test_accuracy"]) for r in runs if r["teacher"] == ""])
+    for row in summary[:-1]:
+        mean = np.mean([float(r["test_accuracy"]) for r in runs if r["teacher"] == row["teacher"]])
+        assert float(row["test_acc_mean"]) == pytest.approx(mean, abs=1e-6)
+        assert float(row["gain"]) == pytest.approx(mean - base, abs=1e-6)
+    assert [r["measure"] for r in read(out / "distill_correlations.csv")] == ["sat", "cka"]
+
+    cli("distill", "--config", str(config), "--out", str(out), "--similarity", "sat,cka", "--train")
+    cached = read(out / "distill_runs.csv")
+    assert not any(r["train_seconds"] for r in cached)  # every student loaded from the cache
+    assert [r["test_accuracy"] for r in cached] == [r["test_accuracy"] for r in runs]
+
+
+@pytest.mark.parametrize("argv, message", [(["--student", "nope"], "'nope' is not a model of the config"),
+                                           (["--teachers", "resnet_a,vit_micro"], "also listed as a teacher"),
+                                           (["--seeds", "0"], "seeds must be a whole number")])
+def test_distill_bad_roles(config, tmp_path, argv, message, capsys):
+    assert main(["distill", "--config", str(config), "--out", str(tmp_path), *argv]) != 0
+    assert message in capsys.readouterr().err
