@@ -10,7 +10,11 @@ Stages, each the code of the command named, with its files in DIR:
    images, options and seed; a measure that fails for the zoo is skipped with its reason;
 4. components of the models, clustering of SAT, component importance and the comparison of SAT with
    each measure; DIR/analysis/ (`archsim components`, `archsim analyze`), plus sat_heatmap.png;
-5. DIR/report.html, one file with every figure embedded.
+5. ensembles chosen by SAT and by each measure, checked on the test images; DIR/ensembles/
+   (`archsim ensemble`; skipped without `data.validation`), with the config's `ensemble:` size and draws;
+6. distillation into the config's `distill.student` from each of `distill.teachers`; DIR/distill/
+   (`archsim distill --train`, students cached; skipped when the config names no student);
+7. DIR/report.html, one file with every figure embedded.
 
 The default config is configs/demo.yaml of the archsim repository (found from
 the installed package, whatever the working directory).
@@ -117,9 +121,20 @@ def run(args: argparse.Namespace) -> int:
         analysis = _analyse(out / "analysis", cfg, sat, measures, notes)
     stages.add("analysis", t, analysis.outcome)
 
+    sims = {"sat": (sat.names, sat.sat), **measures}
+    t = time.perf_counter()
+    extra = []
+    section, outcome = _ensembles(out / "ensembles", cfg, run_, sims, options, progress)
+    extra += [section] if section is not None else []
+    stages.add("ensembles", t, outcome)
+    t = time.perf_counter()
+    section, outcome = _distillation(out / "distill", cfg, run_, sims, options, progress)
+    extra += [section] if section is not None else []
+    stages.add("distillation", t, outcome)
+
     t = time.perf_counter()
     report_path = _write_report(out / "report.html", config_path, cfg, run_, zoo, sat, units, analysis, notes,
-                                start)
+                                extra, start)
     stages.add("report", t, f"{analysis.figure_count} figures")
 
     _print_summary(zoo, sat, analysis, stages, time.perf_counter() - start)
@@ -299,10 +314,47 @@ def _components(out: Path, cfg):
     return read_features(path)
 
 
-# -- stage 5: the report -----------------------------------------------------------------------------------------
+# -- stages 5 and 6: ensembles and distillation ------------------------------------------------------------------
+
+def _ensembles(out: Path, cfg, run_, sims: dict, options: dict, progress: bool):
+    """(report section or None, outcome): members chosen by SAT and each measure, checked on the test images."""
+    from analysis.report_sections import ensemble_section
+    from archsim.ensemble_command import ensemble_stage
+    from archsim.ensemble_settings import ensemble_settings
+
+    if run_.validation is None:
+        return None, "skipped: the config has no validation images (data.validation) to choose members on"
+    settings = ensemble_settings(cfg.ensemble)
+    if settings["size"] > len(cfg.models):
+        return None, f"skipped: ensemble.size {settings['size']} exceeds the {len(cfg.models)} models"
+    study, _ = ensemble_stage(out, cfg, run_, sims, options, settings, progress=progress)
+    for note in study.notes:
+        print(f"note: {note}")
+    best = max(study.summary(), key=lambda r: r[4])
+    return (ensemble_section(study, out, len(run_.validation), len(run_.images)),
+            f"k = {study.k}: best {best[1]}{f' ({best[0]})' if best[0] else ''} at {best[4]:.3f} test accuracy")
+
+
+def _distillation(out: Path, cfg, run_, sims: dict, options: dict, progress: bool):
+    """(report section or None, outcome): the config's student distilled from each teacher, and the baseline."""
+    from analysis.report_sections import distill_section
+    from archsim.distill_command import distill_stage
+    from archsim.distillation import distill_settings
+
+    settings = distill_settings(cfg.distill)
+    if not settings["student"] or not settings["teachers"]:
+        return None, "skipped: the config's distill section names no student and teachers"
+    _, study, _ = distill_stage(out, cfg, run_, sims, options, settings, train=True, progress=progress)
+    best = max(study.teachers, key=lambda t: study.gain[t])
+    return (distill_section(study, settings, out),
+            f"{settings['student']} from {len(study.teachers)} teachers x {settings['seeds']} seeds: best "
+            f"{best} ({study.gain[best]:+.3f})")
+
+
+# -- stage 7: the report -----------------------------------------------------------------------------------------
 
 def _write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, analysis: Analysis, notes,
-                  start: float) -> Path:
+                  extra: list, start: float) -> Path:
     import timm
     import torch
 
@@ -326,7 +378,7 @@ def _write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, ana
                       config_text=config_path.read_text(),
                       versions={"archsim": archsim.__version__, "torch": torch.__version__, "timm": timm.__version__,
                                 "python": platform.python_version(), "platform": platform.platform()},
-                      skipped=dict(analysis.skipped), measure_notes=list(notes))
+                      skipped=dict(analysis.skipped), measure_notes=list(notes), extra=list(extra))
     cl = analysis.clusters
     cluster = dict(zip(cl.names, cl.labels)) if cl is not None else {}
     data.models = Table(["model", "test acc", "white-box success", "mean SAT to others", "cluster"],
@@ -379,7 +431,7 @@ def _mean_other(values: np.ndarray, i: int) -> float | None:
     return float(others.mean()) if len(others) else None
 
 
-# -- stage 6: the terminal summary -------------------------------------------------------------------------------
+# -- the terminal summary -------------------------------------------------------------------------------
 
 def _print_summary(zoo, sat, analysis: Analysis, stages: Stages, seconds: float) -> None:
     test = {r[0]: r[6] for r in zoo}

@@ -32,6 +32,9 @@ CONFIG = {
     ],
 }
 NAMES = [m["label"] for m in CONFIG["models"]]
+APPLICATIONS = {"ensemble": {"size": 2, "draws": 5},
+                "distill": {"student": "resnet_a", "teachers": NAMES[1:], "seeds": 3, "epochs": 1}}
+FIGURE_FOLDERS = ("analysis", "ensembles", "distill")
 
 
 def demo(*argv) -> tuple[int, str]:
@@ -46,7 +49,7 @@ def runs(tmp_path_factory):
     """The demo run twice on the same folder: (config path, out dir, first output, second output)."""
     folder = tmp_path_factory.mktemp("demo")
     cfg = folder / "demo.yaml"
-    cfg.write_text(yaml.safe_dump({**CONFIG, "cache_dir": str(folder / "cache")}))
+    cfg.write_text(yaml.safe_dump({**CONFIG, "cache_dir": str(folder / "cache"), **APPLICATIONS}))
     out = folder / "out"
     first_status, first = demo("--config", str(cfg), "--out", str(out))
     second_status, second = demo("--config", str(cfg), "--out", str(out))
@@ -98,16 +101,19 @@ def test_demo_writes_a_complete_self_contained_report(runs):
     page = parse(html)
     for key in ("summary", "zoo", "sat", "maps", "pairs", "importance", "comparison", "config"):
         assert SECTIONS[key] in page.headings, key
-    # every figure the analysis wrote is embedded (the standalone dendrogram is part of the heatmap), as a PNG
-    written = {p.name for p in (out / "analysis").glob("*.png")} - {"dendrogram.png"}
-    assert {"sat_heatmap.png", "mds.png", "tsne.png", "importance.png", "scatter_cka.png"} <= written
+    assert "Ensembles" in page.headings and "Distillation" in page.headings
+    # every figure the stages wrote is embedded (the standalone dendrogram is part of the heatmap), as a PNG
+    written = {p.name: p for folder in FIGURE_FOLDERS for p in (out / folder).glob("*.png")}
+    written.pop("dendrogram.png")
+    assert {"sat_heatmap.png", "mds.png", "tsne.png", "importance.png", "scatter_cka.png", "ensemble_accuracy.png",
+            "ensemble_pair_gain.png", "distill_gain.png"} <= set(written)
     assert sorted(img["alt"] for img in page.images) == sorted(written)
     for img in page.images:
         prefix = "data:image/png;base64,"
         assert img["src"].startswith(prefix)
         png = base64.b64decode(img["src"][len(prefix):], validate=True)
         assert png.startswith(PNG_SIGNATURE)
-        assert png == (out / "analysis" / img["alt"]).read_bytes()
+        assert png == written[img["alt"]].read_bytes()
     assert f"[report] {len(page.images)} figures" in first
     for name in NAMES:
         assert name in html
@@ -120,7 +126,8 @@ def test_demo_files_and_terminal_summary(runs):
     _, out, first, _ = runs
     for f in ("zoo.csv", "sat.csv", "pairs.csv", "transfer.csv", "clean_accuracy.csv", "cka.csv", "svcca.csv",
               "gradient.csv", "grassmann.csv", "cka.key.json", "analysis/clusters.csv", "analysis/features.csv",
-              "analysis/importance.csv", "analysis/comparison.csv"):
+              "analysis/importance.csv", "analysis/comparison.csv", "ensembles/ensembles.csv",
+              "ensembles/ensemble_correlations.csv", "distill/distill_summary.csv", "distill/distill_runs.csv"):
         assert (out / f).is_file(), f
     assert "ran 4 attack and 16 evaluation units; 0 reused" in first
     assert "[cka] computed" in first
@@ -137,7 +144,8 @@ def test_demo_rerun_computes_nothing(runs):
     for metric in ("cka", "svcca", "gradient", "grassmann"):
         assert f"[{metric}] reused" in second
     assert "computed" not in second.split("[report]")[0]
-    assert "[report] 9 figures" in first and "[report] 9 figures" in second
+    assert "[report] 12 figures" in first and "[report] 12 figures" in second
+    assert "[distillation] resnet_a from 3 teachers x 3 seeds" in second
 
 
 def test_demo_changed_option_recomputes_only_that_measure(runs, tmp_path):

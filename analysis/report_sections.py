@@ -1,0 +1,54 @@
+"""The ensemble and distillation sections of the demo report, from the studies and the figures written for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis.distill_study import DistillStudy
+from analysis.ensemble_study import SUMMARY_HEADER, EnsembleStudy
+from analysis.report import Figure, Section, Table
+
+
+def _figure(path: Path, caption: str) -> list[Figure]:
+    return [Figure(path.name, path.read_bytes(), caption)] if path.is_file() else []
+
+
+def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int) -> Section:
+    """Selections per measure and method with test accuracy and gain; pair similarity against pair gain."""
+    corr = study.correlations
+    return Section(
+        "Ensembles",
+        [f"Ensembles of {study.k} of the {len(study.names)} models. Members are chosen on the {n_val} validation "
+         f"images only; the {n_test} test images only evaluate them. Greedy: maximise mean validation accuracy "
+         "minus lambda times the mean pairwise similarity (min-max normalised), lambda chosen on validation. "
+         "Cluster: the most accurate model of each of k average-linkage clusters. Gain: ensemble accuracy minus "
+         "its best member's, on the test images.", *study.notes],
+        [Table(SUMMARY_HEADER, study.summary(), caption="Test accuracy of each selection (random: mean and sd "
+                                                        "over the draws)."),
+         Table(["measure", "Spearman rho", "95% CI low", "95% CI high", "pairs", "bootstrap resamples"],
+               [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.resamples] for m, c in corr.items()],
+               caption="Pair similarity against the pair ensemble's gain over its better member (test images); "
+                       "the interval resamples models, since pairs share them. A negative rho means more "
+                       "similar pairs gain less, the SAT paper's finding.")],
+        _figure(folder / "ensemble_accuracy.png", "Test accuracy of each selection.")
+        + _figure(folder / "ensemble_pair_gain.png", "Every pair of models: similarity against the gain of the "
+                                                     "two-model ensemble (mean of softmax) over its better member."))
+
+
+def distill_section(study: DistillStudy, settings: dict, folder: Path) -> Section:
+    """Test accuracy per teacher over seeds, gain over the labels-only baseline, similarity rank correlations."""
+    header, rows = study.table()
+    epochs = settings.get("epochs")
+    return Section(
+        "Distillation",
+        [f"Student {settings['student']}, trained from scratch for "
+         f"{'its own train settings' if epochs is None else f'{epochs} epochs'} from each teacher by knowledge "
+         f"distillation (temperature {settings['temperature']:g}, alpha {settings['alpha']:g}) and once from the "
+         f"labels only, with {settings['seeds']} seeds each; accuracy on the test images. Rank 1 = the teacher "
+         "most similar to the student under that measure."],
+        [Table(header, rows, caption="Per teacher: mean and sd of test accuracy over seeds, gain over the "
+                                     "labels-only baseline, similarity to the student and its rank."),
+         Table(["measure", "Spearman rho", "p", "teachers"],
+               [[m, c.rho, c.p, c.n_teachers] for m, c in study.correlations.items()],
+               caption="Rank correlation of similarity to the student and distillation gain, over the teachers.")],
+        _figure(folder / "distill_gain.png", "Distillation gain against the teacher's similarity to the student."))
