@@ -93,12 +93,12 @@ def study_ensembles(names: list[str], val_probs: np.ndarray, val_labels: np.ndar
         sim = np.asarray(values, dtype=float)
         sim = (sim + sim.T) / 2
         keep = _covered(sim)
+        if len(keep) < max(k, 2):
+            study.notes.append(f"{measure}: skipped: has values for {len(keep)} models only, fewer than k = {k}")
+            continue
         if len(keep) < m:
             study.notes.append(f"{measure}: no value for {', '.join(names[i] for i in range(m) if i not in keep)}; "
                                f"studied on the other {len(keep)} models")
-        if len(keep) < max(k, 2):
-            study.notes.append(f"{measure}: skipped: covers {len(keep)} models, fewer than k = {k}")
-            continue
         sub = sim[np.ix_(keep, keep)]
         study.similarities[measure] = sim
         lam, members, _ = choose_lambda(val_probs[keep], val_labels, val_acc[keep], normalised(sub), k)

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
 
-DEFAULT_METRICS = ("cka", "svcca", "gradient", "grassmann")
+DEFAULT_METRICS = ("cka", "svcca", "gradient", "grassmann", "atoms")
 DEFAULT_OUT = "runs/demo"
 
 

@@ -161,3 +161,31 @@ def test_distill_command(config, tmp_path):
 def test_distill_bad_roles(config, tmp_path, argv, message, capsys):
     assert main(["distill", "--config", str(config), "--out", str(tmp_path), *argv]) != 0
     assert message in capsys.readouterr().err
+
+
+def test_distances_are_negated_and_matrices_follow_the_config_order(config, tmp_path, monkeypatch):
+    import analysis.ensemble_study
+    from archsim.distill_command import student_similarity
+    from archsim.ensemble_command import ensemble_stage
+
+    cfg = load_config(config)
+    run_ = build_run(cfg, progress=False)
+    order = NAMES[::-1]  # a measure may list the models in another order
+    d = np.arange(16.0).reshape(4, 4)
+    d = d + d.T
+    seen = {}
+    real = analysis.ensemble_study.study_ensembles
+
+    def spy(names, *args, **kwargs):
+        seen.update(args[4])
+        return real(names, *args, **kwargs)
+
+    monkeypatch.setattr(analysis.ensemble_study, "study_ensembles", spy)
+    options = {"grassmann": {"score": "distance"}, "cka": {}}
+    ensemble_stage(tmp_path, cfg, run_, {"grassmann": (order, d), "cka": (order, d)}, options,
+                   {"size": 2, "draws": 2}, progress=False)
+    back = [order.index(n) for n in NAMES]
+    assert np.array_equal(seen["grassmann"], -d[np.ix_(back, back)])
+    assert np.array_equal(seen["cka"], d[np.ix_(back, back)])
+    sims = student_similarity("resnet_a", ["vit_micro"], {"grassmann": (order, d)}, options)
+    assert sims["grassmann"]["vit_micro"] == -d[order.index("resnet_a"), order.index("vit_micro")]
