@@ -37,18 +37,26 @@ def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int
 
 def distill_section(study: DistillStudy, settings: dict, folder: Path) -> Section:
     """Test accuracy per teacher over seeds, gain over the labels-only baseline, similarity rank correlations."""
-    header, rows = study.table()
     epochs = settings.get("epochs")
+    rows = [[t, *study.accuracy[t][:2], study.gain[t]] + [_ranked(study, m, t) for m in study.measures]
+            for t in study.teachers]
+    rows.append(["(none: labels only)", *study.baseline[:2], 0.0] + [None] * len(study.measures))
     return Section(
         "Distillation",
         [f"Student {settings['student']}, trained from scratch for "
-         f"{'its own train settings' if epochs is None else f'{epochs} epochs'} from each teacher by knowledge "
+         f"{'its own train settings' if epochs is None else f'{epochs} epoch(s)'} from each teacher by knowledge "
          f"distillation (temperature {settings['temperature']:g}, alpha {settings['alpha']:g}) and once from the "
          f"labels only, with {settings['seeds']} seeds each; accuracy on the test images. Rank 1 = the teacher "
          "most similar to the student under that measure."],
-        [Table(header, rows, caption="Per teacher: mean and sd of test accuracy over seeds, gain over the "
-                                     "labels-only baseline, similarity to the student and its rank."),
+        [Table(["teacher", "test acc (mean)", "sd", "gain", *study.measures], rows,
+               caption=f"Per teacher: mean and sd of test accuracy over {settings['seeds']} seeds, gain over the "
+                       "labels-only baseline, and under each measure the similarity to the student (#rank)."),
          Table(["measure", "Spearman rho", "p", "teachers"],
                [[m, c.rho, c.p, c.n_teachers] for m, c in study.correlations.items()],
                caption="Rank correlation of similarity to the student and distillation gain, over the teachers.")],
         _figure(folder / "distill_gain.png", "Distillation gain against the teacher's similarity to the student."))
+
+
+def _ranked(study: DistillStudy, measure: str, teacher: str) -> str | None:
+    value, rank = study.similarity[measure].get(teacher), study.ranks[measure].get(teacher)
+    return None if rank is None else f"{value:.3f} (#{rank})"

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 
+
 def register(sub: argparse._SubParsersAction) -> None:
     from archsim.command_args import add_run_arguments
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from archsim.build import build_run
     from archsim.command_args import run_config
     from archsim.distill_runs import check_roles
-    from archsim.ensemble_command import measure_options_of
+    from archsim.matrices import measure_options_of, similarity_matrices
 
     start = time.perf_counter()
     cfg = run_config(args)
@@ -62,19 +63,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, models=[s for s in cfg.models if s.label in roles])  # only these are built
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
-    sims, notes = {}, []
-    for measure in measures:
-        if measure == "sat":
-            from archsim.sat_command import sat_in_store
-
-            sat, _ = sat_in_store(args.out, cfg, run_, progress=progress)
-            sims["sat"] = (sat.names, sat.sat)
-        else:
-            from archsim.similarity.registry import MEASURES
-
-            result = MEASURES[measure](run_, options[measure], seed=cfg.seed, progress=progress)
-            sims[measure] = (result.names, result.values)
-            notes += result.notes
+    sims, notes = similarity_matrices(args.out, cfg, run_, measures, options, progress=progress)
     ranking, study, written = distill_stage(args.out, cfg, run_, sims, options, settings, train=args.train,
                                             progress=progress)
     for note in notes:
@@ -94,16 +83,14 @@ def command_settings(cfg, **flags) -> dict:
 
 def student_similarity(student: str, teachers: list[str], sims: dict, options: dict) -> dict[str, dict[str, float]]:
     """{measure: {teacher: similarity to the student}} from {measure: (names, matrix)}; distances negated."""
-    from archsim.similarity.registry import is_distance
+    from archsim.matrices import oriented
 
     out = {}
     for measure, (names, values) in sims.items():
-        values = np.asarray(values, dtype=float)
-        sign = -1.0 if measure != "sat" and is_distance(measure, options.get(measure, {})) else 1.0
+        values = oriented(measure, values, options)
         i = list(names).index(student)
         # a row and its column may differ (PWCCA): the pair's value is their mean
-        out[measure] = {t: sign * float((values[i, j] + values[j, i]) / 2)
-                        for t in teachers for j in [list(names).index(t)]}
+        out[measure] = {t: float((values[i, j] + values[j, i]) / 2) for t in teachers for j in [list(names).index(t)]}
     return out
 
 
@@ -117,6 +104,9 @@ def distill_stage(out, cfg, run_, sims: dict, options: dict, settings: dict, *, 
     out = Path(out)
     student, teachers = settings["student"], settings["teachers"]
     similarity = student_similarity(student, teachers, sims, options)
+    for measure in [m for m, values in similarity.items() if not np.isfinite(list(values.values())).any()]:
+        print(f"note: {measure}: no value between {student} and any teacher; left out")
+        del similarity[measure]
     ranking = rank_teachers(teachers, similarity)
     written = [write_rows(out / "distill_ranking.csv", ["measure", "teacher", "similarity", "rank"],
                           [[m, t, v, r] for m, rs in ranking.items() for t, v, r in rs])]

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from archsim.build import build_run
     from archsim.command_args import run_config
+    from archsim.matrices import measure_options_of, similarity_matrices
 
     start = time.perf_counter()
     cfg = run_config(args)
@@ -51,19 +52,7 @@ def run(args: argparse.Namespace) -> int:
     check_pool(cfg, settings["size"])
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
-    sims, notes = {}, []
-    for measure in settings["similarity"]:
-        if measure == "sat":
-            from archsim.sat_command import sat_in_store
-
-            sat, _ = sat_in_store(args.out, cfg, run_, progress=progress)
-            sims["sat"] = (sat.names, sat.sat)
-        else:
-            from archsim.similarity.registry import MEASURES
-
-            result = MEASURES[measure](run_, options[measure], seed=cfg.seed, progress=progress)
-            sims[measure] = (result.names, result.values)
-            notes += result.notes
+    sims, notes = similarity_matrices(args.out, cfg, run_, settings["similarity"], options, progress=progress)
     study, written = ensemble_stage(args.out, cfg, run_, sims, options, settings, progress=progress)
     for note in notes + study.notes:
         print(f"note: {note}")
@@ -81,15 +70,6 @@ def command_settings(cfg, *, size=None, similarity=None, draws=None) -> dict:
                              "ensemble settings")
 
 
-def measure_options_of(cfg, measures: list[str]) -> dict:
-    """{measure: options} for the measures other than sat; unknown measures or options raise ArchsimError."""
-    from archsim.similarity_command import measure_options
-
-    if not measures:
-        raise ArchsimError("no similarity measure given (e.g. --similarity sat,cka)")
-    return {m: measure_options(cfg, m) for m in measures if m != "sat"}
-
-
 def check_pool(cfg, size: int) -> None:
     """Selection needs validation images and at least K models."""
     if cfg.data.get("validation") is None:
@@ -103,8 +83,8 @@ def ensemble_stage(out, cfg, run_, sims: dict, options: dict, settings: dict, *,
     """Probabilities on validation and test images, the study over `sims` ({measure: (names, values)}), its files."""
     from analysis.ensemble_study import study_ensembles
     from analysis.outputs import write_ensembles
+    from archsim.matrices import oriented
     from archsim.predictions import class_probabilities
-    from archsim.similarity.registry import is_distance
 
     names = [s.label for s in cfg.models]
     models = {n: run_.models[n] for n in names}
@@ -115,11 +95,8 @@ def ensemble_stage(out, cfg, run_, sims: dict, options: dict, settings: dict, *,
                                desc="test predictions")
     matrices = {}
     for measure, (m_names, values) in sims.items():
-        values = np.asarray(values, dtype=float)
-        if measure != "sat" and is_distance(measure, options.get(measure, {})):
-            values = -values
         order = [list(m_names).index(n) for n in names]
-        matrices[measure] = values[np.ix_(order, order)]
+        matrices[measure] = oriented(measure, values, options)[np.ix_(order, order)]
     study = study_ensembles(names, val, run_.validation.labels.numpy(), test, run_.images.labels.numpy(),
                             matrices, k=settings["size"], draws=settings["draws"], seed=cfg.seed)
     return study, write_ensembles(study, Path(out))

@@ -55,12 +55,13 @@ def atoms(run, options: dict, *, seed: int = 0, progress: bool = False) -> Simil
         alphas, source = reference_coefficients(layers[reference], _int(o["m"], "m")), f"coefficients of {reference}"
     if not alphas:
         raise ArchsimError(f"atoms: {reference} has no k x k conv layers to take coefficients from")
-    fits, notes = {}, []
+    fits, refused = {}, {}  # refused: reason -> the models it applies to (one note per reason)
     for n in names:
         try:
             fits[n] = fit_atoms(alphas, layers[n])
         except ArchsimError as e:
-            notes.append(f"atoms: {n} not applicable: {e}")
+            refused.setdefault(str(e), []).append(n)
+    notes = [f"atoms: {', '.join(ns)} not applicable: {reason}" for reason, ns in refused.items()]
     ok = _require_some(names, fits, notes)
     per_layer = np.stack([atom_cosines([fits[n] for n in ok], layer) for layer in alphas])
     params = [next(x.params for x in layers[ok[0]] if x.name == layer) for layer in alphas]

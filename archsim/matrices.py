@@ -1,0 +1,49 @@
+"""The similarity matrices `archsim ensemble` and `archsim distill` choose by: SAT and any `archsim similarity` metric.
+
+    measure_options_of(cfg, measures) -> {measure: options}        (checked before any training)
+    similarity_matrices(out, cfg, run_, measures, options, progress) -> ({measure: (names, values)}, notes)
+
+`sat` is read from (and, where it lacks units, computed into) the run store in
+`out`, as `archsim sat --out out` does; every other measure is computed as
+`archsim similarity` computes it, with the config's `similarity:` options.
+"""
+
+from __future__ import annotations
+
+from archsim.errors import ArchsimError
+
+
+def measure_options_of(cfg, measures: list[str]) -> dict:
+    """{measure: options} for the measures other than sat; unknown measures or options raise ArchsimError."""
+    from archsim.similarity_command import measure_options
+
+    if not measures:
+        raise ArchsimError("no similarity measure given (e.g. --similarity sat,cka)")
+    return {m: measure_options(cfg, m) for m in measures if m != "sat"}
+
+
+def similarity_matrices(out, cfg, run_, measures: list[str], options: dict, *, progress: bool = True):
+    """({measure: (names, values)}, the measures' notes), in the order of `measures`."""
+    from archsim.sat_command import sat_in_store
+    from archsim.similarity.registry import MEASURES
+
+    sims, notes = {}, []
+    for measure in measures:
+        if measure == "sat":
+            sat, _ = sat_in_store(out, cfg, run_, progress=progress)
+            sims["sat"] = (sat.names, sat.sat)
+        else:
+            result = MEASURES[measure](run_, options[measure], seed=cfg.seed, progress=progress)
+            sims[measure] = (result.names, result.values)
+            notes += result.notes
+    return sims, notes
+
+
+def oriented(measure: str, values, options: dict):
+    """The matrix as a similarity (larger = more similar): a measure set to give a distance is negated."""
+    import numpy as np
+
+    from archsim.similarity.registry import is_distance
+
+    values = np.asarray(values, dtype=float)
+    return -values if measure != "sat" and is_distance(measure, options.get(measure, {})) else values
