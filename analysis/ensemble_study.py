@@ -45,6 +45,7 @@ class EnsembleStudy:
     similarities: dict[str, np.ndarray]  # the symmetrised matrices studied
     correlations: dict[str, Correlation] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    lambdas: list[list] = field(default_factory=list)  # measure, lambda, members, validation accuracy: every grid value
 
     def summary(self) -> list[list]:
         """One row per (measure, method): test softmax and vote accuracy and gain; random as mean (sd) over draws."""
@@ -101,7 +102,8 @@ def study_ensembles(names: list[str], val_probs: np.ndarray, val_labels: np.ndar
                                f"studied on the other {len(keep)} models")
         sub = sim[np.ix_(keep, keep)]
         study.similarities[measure] = sim
-        lam, members, _ = choose_lambda(val_probs[keep], val_labels, val_acc[keep], normalised(sub), k)
+        lam, members, table = choose_lambda(val_probs[keep], val_labels, val_acc[keep], normalised(sub), k)
+        study.lambdas += [[measure, g, " ".join(names[keep[i]] for i in ms), acc] for g, ms, acc in table]
         add(measure, "greedy", None, [keep[i] for i in members], lam)
         add(measure, "cluster", None, [keep[i] for i in one_per_cluster(val_acc[keep], sub, k)])
         study.correlations[measure] = similarity_gain_correlation(sim, study.pair_gain, seed=seed)

@@ -68,7 +68,8 @@ def write_comparisons(m: SimilarityMatrix, others: list[SimilarityMatrix], stems
 
 
 def write_ensembles(study: EnsembleStudy, out: str | Path) -> list[Path]:
-    """ensembles.csv, ensemble_summary.csv, ensemble_pairs.csv, ensemble_correlations.csv and two PNGs."""
+    """ensembles.csv, ensemble_summary.csv, ensemble_pairs.csv, ensemble_lambda.csv, ensemble_correlations.csv and
+    two PNGs."""
     out = Path(out)
     names, measures = study.names, list(study.similarities)
     pairs = [[names[i], names[j], study.pair_gain[i, j]] + [study.similarities[m][i, j] for m in measures]
@@ -77,6 +78,8 @@ def write_ensembles(study: EnsembleStudy, out: str | Path) -> list[Path]:
     written = [write_rows(out / "ensembles.csv", ENSEMBLE_HEADER, [[r[h] for h in ENSEMBLE_HEADER] for r in study.rows]),
                write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, study.summary()),
                write_rows(out / "ensemble_pairs.csv", ["a", "b", "pair_gain"] + measures, pairs),
+               write_rows(out / "ensemble_lambda.csv", ["measure", "lambda", "members", "val_softmax_acc"],
+                          study.lambdas),
                write_rows(out / "ensemble_correlations.csv",
                           ["measure", "spearman_rho", "ci_low", "ci_high", "n_pairs", "n_models", "resamples"],
                           [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.n_models, c.resamples] for m, c in corr.items()]),

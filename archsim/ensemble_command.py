@@ -12,6 +12,7 @@ see `analysis.ensemble_study`. Writes into DIR:
     ensembles.csv              every selection: members, lambda, validation and test accuracy, gains
     ensemble_summary.csv       one row per measure and method (random: mean and sd over draws)
     ensemble_pairs.csv         every pair: its test pair-ensemble gain and its similarity under each measure
+    ensemble_lambda.csv        per measure and lambda of the grid: the greedy members and their validation accuracy
     ensemble_correlations.csv  per measure: Spearman rho of pair similarity and pair gain, 95% bootstrap CI
     ensemble_accuracy.png, ensemble_pair_gain.png
 """

@@ -62,6 +62,11 @@ def test_ensemble_command(config, tmp_path):
     pairs = read(out / "ensemble_pairs.csv")
     assert len(pairs) == 6 and set(pairs[0]) == {"a", "b", "pair_gain", "sat", "cka"}
     assert [r["measure"] for r in read(out / "ensemble_correlations.csv")] == ["sat", "cka"]
+    grid = [r for r in read(out / "ensemble_lambda.csv") if r["measure"] == "sat"]
+    chosen = next(r for r in rows if r["measure"] == "sat" and r["method"] == "greedy")
+    best = max(float(r["val_softmax_acc"]) for r in grid)
+    first_best = next(r for r in grid if float(r["val_softmax_acc"]) == best)  # ties: the smallest lambda
+    assert float(chosen["lambda"]) == float(first_best["lambda"]) and chosen["members"] == first_best["members"]
     assert (out / "ensemble_accuracy.png").stat().st_size > 0 and (out / "ensemble_pair_gain.png").stat().st_size > 0
     assert "Spearman rho(pair similarity, pair-ensemble gain)" in text
     again = tmp_path / "again"
