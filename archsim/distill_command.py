@@ -129,9 +129,10 @@ def print_summary(ranking: dict, study, settings: dict, seconds: float) -> None:
     print(f"\nstudent {student}: {settings['seeds']} seeds per teacher, T = {settings['temperature']:g}, "
           f"alpha = {settings['alpha']:g}, {seconds:.1f} s")
     width = max(len(r[0]) for r in rows)
-    print(f"{'teacher':<{width}}  {'test acc':>8}  {'sd':>6}  {'gain':>7}  " + "  ".join(study.measures))
+    print(f"{'teacher':<{width}}  {'test acc':>8}  {'sd':>6}  {'gain':>7}  "
+          + "  ".join(f"{m:>12}" for m in study.measures))
     for r in rows:
-        sims = "  ".join("-" if r[6 + 2 * i] is None else f"{r[5 + 2 * i]:.3f} (#{r[6 + 2 * i]})"
+        sims = "  ".join(f"{'-' if r[6 + 2 * i] is None else f'{r[5 + 2 * i]:.3f} (#{r[6 + 2 * i]})':>12}"
                          for i in range(len(study.measures)))
         print(f"{r[0]:<{width}}  {r[2]:8.3f}  {r[3]:6.3f}  {r[4]:+7.3f}  {sims}")
     for measure, c in study.correlations.items():
