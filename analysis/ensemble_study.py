@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.ensemble_eval import Correlation, evaluate_members, pair_gains, similarity_gain_correlation
+from analysis.ensemble_eval import (Correlation, evaluate_members, member_accuracies, pair_gains,
+                                   similarity_gain_correlation)
 from analysis.ensemble_selection import choose_lambda, normalised, one_per_cluster, random_draws, top_k
 
 HEADER = ["measure", "method", "draw", "k", "members", "lambda", "val_softmax_acc", "test_softmax_acc",
@@ -73,7 +74,7 @@ def study_ensembles(names: list[str], val_probs: np.ndarray, val_labels: np.ndar
     m = len(names)
     if not 1 <= k <= m:
         raise ValueError(f"ensemble size k={k} must be between 1 and the pool's {m} models")
-    val_acc = (val_probs.argmax(2) == val_labels).mean(1)
+    val_acc = member_accuracies(val_probs, val_labels)
     study = EnsembleStudy(list(names), k, [], pair_gains(test_probs, test_labels), {})
 
     def add(measure: str, method: str, draw, members: list[int], lam=None) -> None:
