@@ -74,16 +74,16 @@ def write_ensembles(study: EnsembleStudy, out: str | Path) -> list[Path]:
     names, measures = study.names, list(study.similarities)
     pairs = [[names[i], names[j], study.pair_gain[i, j]] + [study.similarities[m][i, j] for m in measures]
              for i in range(len(names)) for j in range(i + 1, len(names))]
-    corr = study.correlations
+    corr, summary = study.correlations, study.summary()
     written = [write_rows(out / "ensembles.csv", ENSEMBLE_HEADER, [[r[h] for h in ENSEMBLE_HEADER] for r in study.rows]),
-               write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, study.summary()),
+               write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, summary),
                write_rows(out / "ensemble_pairs.csv", ["a", "b", "pair_gain"] + measures, pairs),
                write_rows(out / "ensemble_lambda.csv", ["measure", "lambda", "members", "val_softmax_acc"],
                           study.lambdas),
                write_rows(out / "ensemble_correlations.csv",
                           ["measure", "spearman_rho", "ci_low", "ci_high", "n_pairs", "n_models", "resamples"],
                           [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.n_models, c.resamples] for m, c in corr.items()]),
-               plots.plot_ensemble_accuracy(study.summary(), out / "ensemble_accuracy.png")]
+               plots.plot_ensemble_accuracy(summary, out / "ensemble_accuracy.png")]
     iu = np.triu_indices(len(names), 1)
     panels = {m: (study.similarities[m][iu], study.pair_gain[iu],
                   f"Spearman {corr[m].rho:+.2f} [{corr[m].ci_low:+.2f}, {corr[m].ci_high:+.2f}]") for m in measures}

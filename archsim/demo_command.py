@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from archsim.config import load_config
     from archsim.sat_command import sat_in_store
     from archsim.similarity_command import measure_options
+    from archsim.predictions import predict_run
     from archsim.zoo_command import write_zoo_csv, zoo_rows
 
     start = time.perf_counter()
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
     t = time.perf_counter()
     run_ = build_run(cfg, progress=progress)
-    zoo = zoo_rows(cfg, run_)
+    predictions = predict_run(cfg, run_, progress=progress)  # the zoo table's accuracies and the ensembles
+    zoo = zoo_rows(cfg, run_, predictions)
     write_zoo_csv(out, zoo)
     stages.add("zoo", t, f"{len(zoo)} models: {len(run_.train_seconds)} trained, "
                          f"{len(zoo) - len(run_.train_seconds)} loaded")
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     sims = {"sat": (sat.names, sat.sat), **measures}
     t = time.perf_counter()
     extra = []
-    section, outcome = _ensembles(out / "ensembles", cfg, run_, sims, options, progress)
+    section, outcome = _ensembles(out / "ensembles", cfg, run_, predictions, sims, options)
     extra += [section] if section is not None else []
     stages.add("ensembles", t, outcome)
     t = time.perf_counter()
@@ -316,7 +318,7 @@ def _components(out: Path, cfg):
 
 # -- stages 5 and 6: ensembles and distillation ------------------------------------------------------------------
 
-def _ensembles(out: Path, cfg, run_, sims: dict, options: dict, progress: bool):
+def _ensembles(out: Path, cfg, run_, predictions, sims: dict, options: dict):
     """(report section or None, outcome): members chosen by SAT and each measure, checked on the test images."""
     from analysis.report_sections import ensemble_section
     from archsim.ensemble_command import ensemble_stage
@@ -327,7 +329,7 @@ def _ensembles(out: Path, cfg, run_, sims: dict, options: dict, progress: bool):
     settings = ensemble_settings(cfg.ensemble)
     if settings["size"] > len(cfg.models):
         return None, f"skipped: ensemble.size {settings['size']} exceeds the {len(cfg.models)} models"
-    study, _ = ensemble_stage(out, cfg, run_, sims, options, settings, progress=progress)
+    study, _ = ensemble_stage(out, cfg, run_, predictions, sims, options, settings)
     for note in study.notes:
         print(f"note: {note}")
     best = max(study.summary(), key=lambda r: r[4])

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from archsim.build import build_run
     from archsim.command_args import run_config
     from archsim.matrices import measure_options_of, similarity_matrices
+    from archsim.predictions import predict_run
 
     start = time.perf_counter()
     cfg = run_config(args)
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
     sims, notes = similarity_matrices(args.out, cfg, run_, settings["similarity"], options, progress=progress)
-    study, written = ensemble_stage(args.out, cfg, run_, sims, options, settings, progress=progress)
+    study, written = ensemble_stage(args.out, cfg, run_, predict_run(cfg, run_, progress=progress), sims, options,
+                                    settings)
     for note in notes + study.notes:
         print(f"note: {note}")
     print_summary(study, time.perf_counter() - start)
@@ -80,26 +82,20 @@ def check_pool(cfg, size: int) -> None:
         raise ArchsimError(f"ensemble size {size} is larger than the pool's {len(cfg.models)} models")
 
 
-def ensemble_stage(out, cfg, run_, sims: dict, options: dict, settings: dict, *, progress: bool = True):
-    """Probabilities on validation and test images, the study over `sims` ({measure: (names, values)}), its files."""
+def ensemble_stage(out, cfg, run_, predictions, sims: dict, options: dict, settings: dict):
+    """The study over `sims` ({measure: (names, values)}) from the models' `predictions`, and its files."""
     from analysis.ensemble_study import study_ensembles
     from analysis.outputs import write_ensembles
     from archsim.matrices import oriented
-    from archsim.predictions import class_probabilities
 
-    names = [s.label for s in cfg.models]
-    models = {n: run_.models[n] for n in names}
-    device = cfg.torch_device()
-    val = class_probabilities(models, run_.validation, batch_size=cfg.batch_size, device=device,
-                              progress=progress, desc="validation predictions")
-    test = class_probabilities(models, run_.images, batch_size=cfg.batch_size, device=device, progress=progress,
-                               desc="test predictions")
+    names = predictions.names
     matrices = {}
     for measure, (m_names, values) in sims.items():
         order = [list(m_names).index(n) for n in names]
         matrices[measure] = oriented(measure, values, options)[np.ix_(order, order)]
-    study = study_ensembles(names, val, run_.validation.labels.numpy(), test, run_.images.labels.numpy(),
-                            matrices, k=settings["size"], draws=settings["draws"], seed=cfg.seed)
+    study = study_ensembles(names, predictions.validation, run_.validation.labels.numpy(), predictions.test,
+                            run_.images.labels.numpy(), matrices, k=settings["size"], draws=settings["draws"],
+                            seed=cfg.seed)
     return study, write_ensembles(study, Path(out))
 
 

@@ -15,12 +15,11 @@ import time
 
 import numpy as np
 
-from archsim import units
 from archsim.build import Run, build_run
 from archsim.command_args import run_config
 from archsim.config import RunConfig
-from archsim.data import ImageSet
 from archsim.files import write_rows
+from archsim.predictions import Predictions, predict_run
 
 HEADER = ["model", "timm_name", "params", "weights", "train_seconds", "val_accuracy", "test_accuracy"]
 
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cfg = run_config(args)
     run_ = build_run(cfg, progress=not args.no_progress)
-    rows = zoo_rows(cfg, run_)
+    rows = zoo_rows(cfg, run_, predict_run(cfg, run_, progress=not args.no_progress))
     print_zoo_table(rows, time.perf_counter() - start, len(run_.images),
                     0 if run_.validation is None else len(run_.validation))
     if args.out:
@@ -50,16 +49,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def zoo_rows(cfg: RunConfig, run_: Run) -> list[list]:
+def zoo_rows(cfg: RunConfig, run_: Run, predictions: Predictions) -> list[list]:
     """One row per model of `cfg`, in the columns of `HEADER` (None where a value does not apply)."""
-    device = cfg.torch_device()
     rows = []
     for spec in cfg.models:
         model = run_.models[spec.label]
         rows.append([spec.label, spec.name, sum(p.numel() for p in model.model.parameters()),
                      _weights_source(spec, cfg, run_.train_seconds), run_.train_seconds.get(spec.label),
-                     _accuracy(model, run_.validation, cfg.batch_size, device, spec.label),
-                     _accuracy(model, run_.images, cfg.batch_size, device, spec.label)])
+                     predictions.accuracy(spec.label, run_.validation, "validation"),
+                     predictions.accuracy(spec.label, run_.images, "test")])
     return rows
 
 
@@ -76,13 +74,6 @@ def _weights_source(spec, cfg, trained: dict) -> str:
     if cfg.train_settings(spec) is None:
         return "random init"
     return "trained" if spec.label in trained else "cache"
-
-
-def _accuracy(model, images: ImageSet | None, batch_size: int, device, name: str) -> float | None:
-    if images is None:
-        return None
-    return float(units.clean_pass(model, images.images, images.labels, batch_size=batch_size, device=device,
-                                  name=name).mean())
 
 
 def print_zoo_table(rows: list[list], seconds: float, n_test: int, n_val: int) -> None:

@@ -172,6 +172,7 @@ def test_distances_are_negated_and_matrices_follow_the_config_order(config, tmp_
     import analysis.ensemble_study
     from archsim.distill_command import student_similarity
     from archsim.ensemble_command import ensemble_stage
+    from archsim.predictions import predict_run
 
     cfg = load_config(config)
     run_ = build_run(cfg, progress=False)
@@ -187,8 +188,8 @@ def test_distances_are_negated_and_matrices_follow_the_config_order(config, tmp_
 
     monkeypatch.setattr(analysis.ensemble_study, "study_ensembles", spy)
     options = {"grassmann": {"score": "distance"}, "cka": {}}
-    ensemble_stage(tmp_path, cfg, run_, {"grassmann": (order, d), "cka": (order, d)}, options,
-                   {"size": 2, "draws": 2}, progress=False)
+    ensemble_stage(tmp_path, cfg, run_, predict_run(cfg, run_, progress=False),
+                   {"grassmann": (order, d), "cka": (order, d)}, options, {"size": 2, "draws": 2})
     back = [order.index(n) for n in NAMES]
     assert np.array_equal(seen["grassmann"], -d[np.ix_(back, back)])
     assert np.array_equal(seen["cka"], d[np.ix_(back, back)])
