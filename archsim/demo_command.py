@@ -33,6 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
+from archsim.matrices import mean_to_others
 
 DEFAULT_METRICS = ("cka", "svcca", "gradient", "grassmann", "atoms")
 DEFAULT_OUT = "runs/demo"
@@ -195,7 +196,7 @@ def _cached_measure(out: Path, metric: str, options: dict, cfg, run_, progress: 
         return read_matrix(csv_path), saved.get("notes", []), "reused"
     result = MEASURES[metric](run_, options, seed=cfg.seed, progress=progress)
     write_measure(out, metric, result)
-    notes = [n if n.startswith(f"{metric}:") else f"{metric}: {n}" for n in result.notes]
+    notes = result.labelled_notes(metric)
     _write_sidecar(csv_path, key, notes=notes)
     return (result.names, result.values), notes, "computed"
 
@@ -384,7 +385,7 @@ def _write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, ana
     cl = analysis.clusters
     cluster = dict(zip(cl.names, cl.labels)) if cl is not None else {}
     data.models = Table(["model", "test acc", "white-box success", "mean SAT to others", "cluster"],
-                        [[n, float(sat.clean_accuracy[i]), float(sat.transfer[i, i]), _mean_other(sat.sat, i),
+                        [[n, float(sat.clean_accuracy[i]), float(sat.transfer[i, i]), mean_to_others(sat.sat, i),
                           int(cluster[n]) if n in cluster else None] for i, n in enumerate(sat.names)],
                         caption="white-box success = the PGD attack's success rate on the model's own correctly "
                                 "classified test images (the SAT diagonal is its ln(100 x rate))")
@@ -428,11 +429,6 @@ def _write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, ana
     return path
 
 
-def _mean_other(values: np.ndarray, i: int) -> float | None:
-    others = np.delete(values[i], i)
-    return float(others.mean()) if len(others) else None
-
-
 # -- the terminal summary -------------------------------------------------------------------------------
 
 def _print_summary(zoo, sat, analysis: Analysis, stages: Stages, seconds: float) -> None:
@@ -442,7 +438,7 @@ def _print_summary(zoo, sat, analysis: Analysis, stages: Stages, seconds: float)
     print(f"\n{len(sat.names)} models, {sat.clean_correct.shape[1]} images, {seconds:.1f} s")
     print(f"{'model':<{width}}  test acc  white-box  mean SAT to others  cluster")
     for i, n in enumerate(sat.names):
-        mean = _mean_other(sat.sat, i)
+        mean = mean_to_others(sat.sat, i)
         print(f"{n:<{width}}  {test[n]:8.3f}  {sat.transfer[i, i]:9.3f}  "
               f"{'-' if mean is None else f'{mean:.3f}':>18}  {cluster.get(n, '-')!s:>7}")
     width = max(len(name) for name, _, _ in stages.rows)

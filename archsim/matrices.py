@@ -2,6 +2,8 @@
 
     measure_options_of(cfg, measures) -> {measure: options}        (checked before any training)
     similarity_matrices(out, cfg, run_, measures, options, progress) -> ({measure: (names, values)}, notes)
+    oriented(measure, values, options) -> the matrix with larger = more similar
+    mean_to_others(values, i) -> the mean of row i off the diagonal (the commands' summaries print it)
 
 `sat` is read from (and, where it lacks units, computed into) the run store in
 `out`, as `archsim sat --out out` does; every other measure is computed as
@@ -35,7 +37,7 @@ def similarity_matrices(out, cfg, run_, measures: list[str], options: dict, *, p
         else:
             result = MEASURES[measure](run_, options[measure], seed=cfg.seed, progress=progress)
             sims[measure] = (result.names, result.values)
-            notes += result.notes
+            notes += result.labelled_notes(measure)
     return sims, notes
 
 
@@ -47,3 +49,12 @@ def oriented(measure: str, values, options: dict):
 
     values = np.asarray(values, dtype=float)
     return -values if measure != "sat" and is_distance(measure, options.get(measure, {})) else values
+
+
+def mean_to_others(values, i: int) -> float | None:
+    """mean_{j != i, values[i, j] finite} values[i, j]; None where row i has no such value."""
+    import numpy as np
+
+    others = np.delete(np.asarray(values, dtype=float)[i], i)
+    others = others[np.isfinite(others)]
+    return float(others.mean()) if len(others) else None

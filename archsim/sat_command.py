@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from archsim.build import Run, build_run
 from archsim.command_args import add_run_arguments, run_config
 from archsim.config import RunConfig
+from archsim.matrices import mean_to_others
 from archsim.outcomes import SATResult
 from archsim.store import (LocalExecutor, Plan, RayExecutor, RunReport, RunStore, attack_entry, dataset_entry,
                            model_entry, run_plan)
@@ -98,6 +97,6 @@ def print_sat_summary(result, seconds: float) -> None:
     print(f"\n{len(names)} models, {result.clean_correct.shape[1]} images, {seconds:.1f} s")
     print(f"{'model':<{width}}  clean acc  white-box  mean SAT to others")
     for i, name in enumerate(names):
-        others = np.delete(sat[i], i)
-        mean_other = f"{others.mean():.3f}" if len(others) else "-"
+        mean = mean_to_others(sat, i)
+        mean_other = "-" if mean is None else f"{mean:.3f}"
         print(f"{name:<{width}}  {result.clean_accuracy[i]:9.3f}  {result.transfer[i, i]:9.3f}  {mean_other:>18}")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import yaml
 
 from archsim.build import build_run
 from archsim.command_args import add_run_arguments, run_config
 from archsim.errors import ArchsimError
 from archsim.files import write_rows
+from archsim.matrices import mean_to_others
 from archsim.matrix_csv import write_matrix
 from archsim.similarity.registry import MEASURES, OPTIONS
 from archsim.similarity.result import check_options
@@ -83,6 +83,5 @@ def _print_summary(metric: str, result, seconds: float) -> None:
     print(f"\n{metric}: {len(names)} models, {seconds:.1f} s")
     print(f"{'model':<{width}}  mean to others")
     for i, name in enumerate(names):
-        others = np.delete(values[i], i)
-        others = others[~np.isnan(others)]
-        print(f"{name:<{width}}  {others.mean():14.4f}" if len(others) else f"{name:<{width}}  {'n/a':>14}")
+        mean = mean_to_others(values, i)
+        print(f"{name:<{width}}  {'n/a' if mean is None else f'{mean:.4f}':>14}")

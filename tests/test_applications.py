@@ -69,6 +69,7 @@ def test_ensemble_command(config, tmp_path):
     assert float(chosen["lambda"]) == float(first_best["lambda"]) and chosen["members"] == first_best["members"]
     assert (out / "ensemble_accuracy.png").stat().st_size > 0 and (out / "ensemble_pair_gain.png").stat().st_size > 0
     assert "Spearman rho(pair similarity, pair-ensemble gain)" in text
+    assert "note: cka: layer" in text  # each measure's notes say whose they are
     again = tmp_path / "again"
     cli("ensemble", "--config", str(config), "--out", str(again), "--size", "2", "--similarity", "sat,cka",
         "--draws", "4")
@@ -195,3 +196,24 @@ def test_distances_are_negated_and_matrices_follow_the_config_order(config, tmp_
     assert np.array_equal(seen["cka"], d[np.ix_(back, back)])
     sims = student_similarity("resnet_a", ["vit_micro"], {"grassmann": (order, d)}, options)
     assert sims["grassmann"]["vit_micro"] == -d[order.index("resnet_a"), order.index("vit_micro")]
+
+
+def test_mean_to_others_skips_the_diagonal_and_missing_values():
+    from archsim.matrices import mean_to_others
+
+    v = np.array([[9.0, 1.0, 2.0, np.nan],
+                  [1.0, 9.0, np.nan, np.nan],
+                  [np.nan, np.nan, 9.0, np.nan],
+                  [4.0, 0.0, 5.0, 9.0]])
+    assert mean_to_others(v, 0) == 1.5
+    assert mean_to_others(v, 1) == 1.0
+    assert mean_to_others(v, 2) is None
+    assert mean_to_others(v, 3) == 3.0
+    assert mean_to_others(np.ones((1, 1)), 0) is None
+
+
+def test_labelled_notes_name_their_measure_once():
+    from archsim.similarity.result import SimilarityResult
+
+    result = SimilarityResult(["a"], np.ones((1, 1)), notes=["layer x", "cka: already named", "ckafoo"])
+    assert result.labelled_notes("cka") == ["cka: layer x", "cka: already named", "cka: ckafoo"]

@@ -37,6 +37,10 @@ class SimilarityResult:
         if self.values.shape != (len(self.names), len(self.names)):
             raise ValueError(f"values shape {self.values.shape} does not match {len(self.names)} names")
 
+    def labelled_notes(self, metric: str) -> list[str]:
+        """The notes, each starting with "metric: " (for output that mixes several measures)."""
+        return [n if n.startswith(f"{metric}:") else f"{metric}: {n}" for n in self.notes]
+
 
 def check_options(options: dict, defaults: dict, metric: str) -> dict:
     """`defaults` updated with `options`; unknown keys raise ArchsimError."""
