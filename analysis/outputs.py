@@ -104,5 +104,6 @@ def write_distillation(study: DistillStudy, runs, out: str | Path) -> list[Path]
     panels = {m: (np.array([study.similarity[m].get(t, np.nan) for t in study.teachers], dtype=float),
                   np.array([study.gain[t] for t in study.teachers]),
                   f"Spearman {corr[m].rho:+.2f} ({corr[m].n_teachers} teachers)") for m in study.measures}
-    written.append(plots.plot_gain_vs_similarity(panels, "distillation gain (test accuracy)", out / "distill_gain.png"))
+    written.append(plots.plot_gain_vs_similarity(panels, "distillation gain (test accuracy)", out / "distill_gain.png",
+                                                 point_labels=study.teachers))
     return written

@@ -155,17 +155,24 @@ def plot_clustered_heatmap(values: np.ndarray, names: list[str], linkage: np.nda
     return _save(fig, path)
 
 
-def plot_gain_vs_similarity(panels: dict[str, tuple[np.ndarray, np.ndarray, str]], ylabel: str, path) -> Path:
-    """One scatter per measure: x = similarity, y = gain; `panels` maps measure -> (x, y, subtitle)."""
+def plot_gain_vs_similarity(panels: dict[str, tuple[np.ndarray, np.ndarray, str]], ylabel: str, path,
+                            point_labels: list[str] | None = None) -> Path:
+    """One scatter per measure on a shared gain axis: x = similarity, y = gain.
+
+    `panels` maps measure -> (x, y, subtitle); `point_labels`, when given, names each point.
+    """
     n = max(1, len(panels))
-    fig = Figure(figsize=(4.2 * n, 4))
-    for i, (measure, (x, y, subtitle)) in enumerate(panels.items()):
-        ax = fig.add_subplot(1, n, i + 1)
+    fig = Figure(figsize=(3.6 * n, 4), layout="constrained")
+    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    for ax, (measure, (x, y, subtitle)) in zip(axes, panels.items()):
         ax.scatter(x, y, s=14, alpha=0.7)
+        for label, xi, yi in zip(point_labels or [], x, y):
+            if np.isfinite(xi) and np.isfinite(yi):
+                ax.annotate(label, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xlabel(f"{measure} similarity")
-        ax.set_ylabel(ylabel if i == 0 else "")
         ax.set_title(subtitle, fontsize=9)
+    axes[0].set_ylabel(ylabel)
     return _save(fig, path)
 
 
