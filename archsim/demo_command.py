@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
 from archsim.matrices import mean_to_others
+from archsim.terminal_table import format_table
 
 DEFAULT_METRICS = ("cka", "svcca", "gradient", "grassmann", "atoms")
 DEFAULT_OUT = "runs/demo"
@@ -434,14 +435,13 @@ def _write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, ana
 def _print_summary(zoo, sat, analysis: Analysis, stages: Stages, seconds: float) -> None:
     test = {r[0]: r[6] for r in zoo}
     cluster = dict(zip(analysis.clusters.names, analysis.clusters.labels)) if analysis.clusters else {}
-    width = max(len(n) for n in sat.names + ["model"])
     print(f"\n{len(sat.names)} models, {sat.clean_correct.shape[1]} images, {seconds:.1f} s")
-    print(f"{'model':<{width}}  test acc  white-box  mean SAT to others  cluster")
-    for i, n in enumerate(sat.names):
-        mean = mean_to_others(sat.sat, i)
-        print(f"{n:<{width}}  {test[n]:8.3f}  {sat.transfer[i, i]:9.3f}  "
-              f"{'-' if mean is None else f'{mean:.3f}':>18}  {cluster.get(n, '-')!s:>7}")
-    width = max(len(name) for name, _, _ in stages.rows)
-    print(f"\n{'stage':<{width}}  {'seconds':>7}  outcome")
-    for name, s, outcome in stages.rows:
-        print(f"{name:<{width}}  {s:7.1f}  {outcome}")
+    rows = [[n, f"{test[n]:.3f}", f"{sat.transfer[i, i]:.3f}", _or_dash(mean_to_others(sat.sat, i)),
+             str(cluster.get(n, "-"))] for i, n in enumerate(sat.names)]
+    print(format_table(["model", "test acc", "white-box", "mean SAT to others", "cluster"], rows))
+    print()
+    print(format_table(["stage", "seconds", "outcome"], [[n, f"{s:.1f}", o] for n, s, o in stages.rows], "<><"))
+
+
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archsim.terminal_table import format_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -128,13 +129,10 @@ def print_summary(ranking: dict, study, settings: dict, seconds: float) -> None:
     header, rows = study.table()
     print(f"\nstudent {student}: {settings['seeds']} seeds per teacher, T = {settings['temperature']:g}, "
           f"alpha = {settings['alpha']:g}, {seconds:.1f} s")
-    width = max(len(r[0]) for r in rows)
-    print(f"{'teacher':<{width}}  {'test acc':>8}  {'sd':>6}  {'gain':>7}  "
-          + "  ".join(f"{m:>12}" for m in study.measures))
-    for r in rows:
-        sims = "  ".join(f"{'-' if r[6 + 2 * i] is None else f'{r[5 + 2 * i]:.3f} (#{r[6 + 2 * i]})':>12}"
-                         for i in range(len(study.measures)))
-        print(f"{r[0]:<{width}}  {r[2]:8.3f}  {r[3]:6.3f}  {r[4]:+7.3f}  {sims}")
+    print(format_table(["teacher", "test acc", "sd", "gain", *study.measures],
+                       [[r[0], f"{r[2]:.3f}", f"{r[3]:.3f}", f"{r[4]:+.3f}",
+                         *("-" if r[6 + 2 * i] is None else f"{r[5 + 2 * i]:.3f} (#{r[6 + 2 * i]})"
+                           for i in range(len(study.measures)))] for r in rows]))
     for measure, c in study.correlations.items():
         print(f"{measure}: Spearman rho(similarity to the student, gain) = {c.rho:+.3f} (p = {c.p:.3g}, "
               f"{c.n_teachers} teachers)")

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError
+from archsim.terminal_table import format_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -103,11 +104,10 @@ def print_summary(study, seconds: float) -> None:
     rows = study.summary()
     print(f"\nensembles of {study.k} from {len(study.names)} models, {seconds:.1f} s "
           f"(accuracy on the test images; selection saw only validation images)")
-    print(f"{'measure':<10}  {'method':<8}  {'softmax':>7}  {'sd':>6}  {'vote':>6}  {'gain':>7}  members")
-    for measure, method, members, lam, soft, sd, vote, gain in rows:
-        lam_text = f" (lambda {lam:g})" if lam is not None else ""
-        print(f"{measure or '-':<10}  {method:<8}  {soft:7.3f}  {'' if sd is None else f'{sd:.3f}':>6}  "
-              f"{vote:6.3f}  {gain:+7.3f}  {members}{lam_text}")
+    print(format_table(["measure", "method", "softmax", "sd", "vote", "gain", "members"],
+                       [[measure or "-", method, f"{soft:.3f}", "" if sd is None else f"{sd:.3f}", f"{vote:.3f}",
+                         f"{gain:+.3f}", members + ("" if lam is None else f" (lambda {lam:g})")]
+                        for measure, method, members, lam, soft, sd, vote, gain in rows], "<<>>>><"))
     for measure, c in study.correlations.items():
         print(f"{measure}: Spearman rho(pair similarity, pair-ensemble gain) = {c.rho:+.3f} "
               f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] over {c.n_pairs} pairs")

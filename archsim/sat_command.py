@@ -24,6 +24,7 @@ from archsim.matrices import mean_to_others
 from archsim.outcomes import SATResult
 from archsim.store import (LocalExecutor, Plan, RayExecutor, RunReport, RunStore, attack_entry, dataset_entry,
                            model_entry, run_plan)
+from archsim.terminal_table import format_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,11 +93,11 @@ def plan_run(store: RunStore, cfg: RunConfig, run_: Run) -> Plan:
 
 
 def print_sat_summary(result, seconds: float) -> None:
-    names, sat = result.names, result.sat
-    width = max(len(n) for n in names)
+    names = result.names
     print(f"\n{len(names)} models, {result.clean_correct.shape[1]} images, {seconds:.1f} s")
-    print(f"{'model':<{width}}  clean acc  white-box  mean SAT to others")
+    rows = []
     for i, name in enumerate(names):
-        mean = mean_to_others(sat, i)
-        mean_other = "-" if mean is None else f"{mean:.3f}"
-        print(f"{name:<{width}}  {result.clean_accuracy[i]:9.3f}  {result.transfer[i, i]:9.3f}  {mean_other:>18}")
+        mean = mean_to_others(result.sat, i)
+        rows.append([name, f"{result.clean_accuracy[i]:.3f}", f"{result.transfer[i, i]:.3f}",
+                     "-" if mean is None else f"{mean:.3f}"])
+    print(format_table(["model", "clean acc", "white-box", "mean SAT to others"], rows))

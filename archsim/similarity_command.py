@@ -23,6 +23,7 @@ from archsim.matrices import mean_to_others
 from archsim.matrix_csv import write_matrix
 from archsim.similarity.registry import MEASURES, OPTIONS
 from archsim.similarity.result import check_options
+from archsim.terminal_table import format_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,10 +79,7 @@ def parse_settings(pairs: list[str]) -> dict:
 
 
 def _print_summary(metric: str, result, seconds: float) -> None:
-    names, values = result.names, result.values
-    width = max(len(n) for n in names)
-    print(f"\n{metric}: {len(names)} models, {seconds:.1f} s")
-    print(f"{'model':<{width}}  mean to others")
-    for i, name in enumerate(names):
-        mean = mean_to_others(values, i)
-        print(f"{name:<{width}}  {'n/a' if mean is None else f'{mean:.4f}':>14}")
+    print(f"\n{metric}: {len(result.names)} models, {seconds:.1f} s")
+    means = [mean_to_others(result.values, i) for i in range(len(result.names))]
+    print(format_table(["model", "mean to others"],
+                       [[n, "n/a" if m is None else f"{m:.4f}"] for n, m in zip(result.names, means)]))

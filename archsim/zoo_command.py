@@ -20,6 +20,7 @@ from archsim.command_args import run_config
 from archsim.config import RunConfig
 from archsim.files import write_rows
 from archsim.predictions import Predictions, predict_run
+from archsim.terminal_table import format_table
 
 HEADER = ["model", "timm_name", "params", "weights", "train_seconds", "val_accuracy", "test_accuracy"]
 
@@ -77,12 +78,10 @@ def _weights_source(spec, cfg, trained: dict) -> str:
 
 
 def print_zoo_table(rows: list[list], seconds: float, n_test: int, n_val: int) -> None:
-    width = max(len(r[0]) for r in rows)
     print(f"\n{len(rows)} models, {n_test} test images, {n_val} validation images, {seconds:.1f} s")
-    print(f"{'model':<{width}}  {'params':>9}  {'weights':>11}  {'val acc':>7}  {'test acc':>8}")
-    for label, _, params, source, train_s, val, test in rows:
-        weights = f"{train_s:.1f} s" if source == "trained" else source
-        val_text = "-" if val is None else f"{val:.3f}"
-        print(f"{label:<{width}}  {params / 1e6:8.2f}M  {weights:>11}  {val_text:>7}  {test:8.3f}")
+    print(format_table(["model", "params", "weights", "val acc", "test acc"],
+                       [[label, f"{params / 1e6:.2f}M", f"{train_s:.1f} s" if source == "trained" else source,
+                         "-" if val is None else f"{val:.3f}", f"{test:.3f}"]
+                        for label, _, params, source, train_s, val, test in rows]))
     tests = np.array([r[-1] for r in rows])
     print(f"test accuracy: min {tests.min():.3f} ({rows[int(tests.argmin())][0]}), mean {tests.mean():.3f}")
