@@ -23,7 +23,6 @@ the installed package, whatever the working directory).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import time
@@ -34,6 +33,7 @@ from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
 from archsim.matrices import mean_to_others
+from archsim.measure_cache import cached_measure, saved_if_current, write_sidecar
 from archsim.terminal_table import format_table
 
 DEFAULT_METRICS = ("cka", "svcca", "gradient", "grassmann", "atoms")
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     for metric in tqdm(metrics, desc="measures", unit="measure", disable=not progress or not metrics):
         m = time.perf_counter()
         try:
-            measures[metric], metric_notes, how = _cached_measure(out, metric, options[metric], cfg, run_, progress)
+            measures[metric], metric_notes, how = cached_measure(out, metric, options[metric], cfg, run_, progress)
             notes += metric_notes
             stages.add(metric, m, f"{how} {out / (metric + '.csv')}")
         except Exception as e:  # noqa: BLE001 - a measure that fails for this zoo is skipped, not fatal
@@ -144,62 +144,6 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(zoo, sat, analysis, stages, time.perf_counter() - start)
     print(f"report: {report_path.resolve()}")
     return 0
-
-
-# -- stage 3: measures, cached by content ------------------------------------------------------------------------
-
-def _measure_key(metric: str, options: dict, cfg, run_) -> dict:
-    from archsim.store import dataset_entry, model_entry
-
-    return {"metric": metric, "options": options, "seed": cfg.seed,
-            "models": [[s.label, model_entry(s.label, s.name, s.kwargs, run_.models[s.label]).key]
-                       for s in cfg.models],
-            "images": dataset_entry(run_.images).key}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.stem + ".key.json")
-
-
-def _saved_if_current(path: Path, key) -> dict | None:
-    """The sidecar of `path` when it records `key` and path's current sha256; else None (recompute)."""
-    if not (path.is_file() and _sidecar(path).is_file()):
-        return None
-    try:
-        saved = json.loads(_sidecar(path).read_text())
-    except ValueError:
-        return None
-    return saved if saved.get("key") == key and saved.get("sha256") == _sha256(path) else None
-
-
-def _write_sidecar(path: Path, key, **extra) -> None:
-    """Record that `path` was made from `key` (with its sha256), atomically."""
-    from archsim.files import atomic_path
-
-    with atomic_path(_sidecar(path)) as tmp:
-        tmp.write_text(json.dumps({"key": key, "sha256": _sha256(path), **extra}, indent=1))
-
-
-def _cached_measure(out: Path, metric: str, options: dict, cfg, run_, progress: bool):
-    """(names, values), notes and "reused"/"computed": DIR/<metric>.csv when its sidecar key matches."""
-    from archsim.matrix_csv import read_matrix
-    from archsim.similarity.registry import MEASURES
-    from archsim.similarity_command import write_measure
-
-    csv_path = out / f"{metric}.csv"
-    key = json.loads(json.dumps(_measure_key(metric, options, cfg, run_), default=str))
-    saved = _saved_if_current(csv_path, key)
-    if saved is not None:
-        return read_matrix(csv_path), saved.get("notes", []), "reused"
-    result = MEASURES[metric](run_, options, seed=cfg.seed, progress=progress)
-    write_measure(out, metric, result)
-    notes = result.labelled_notes(metric)
-    _write_sidecar(csv_path, key, notes=notes)
-    return (result.names, result.values), notes, "computed"
 
 
 # -- stage 4: analysis -------------------------------------------------------------------------------------------
@@ -306,7 +250,7 @@ def _components(out: Path, cfg):
     entries = entries_from_specs(cfg.models)
     key = json.loads(json.dumps([vars(e) for e in entries], default=str))
     path = out / "features.csv"
-    if _saved_if_current(path, key) is not None:
+    if saved_if_current(path, key) is not None:
         return read_features(path)
     try:
         rows, _ = derive_table(entries)
@@ -314,7 +258,7 @@ def _components(out: Path, cfg):
         print(f"warning: components not derived: {e}")
         return None
     write_components(path, rows)
-    _write_sidecar(path, key)
+    write_sidecar(path, key)
     return read_features(path)
 
 

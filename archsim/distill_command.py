@@ -2,8 +2,9 @@
 
 Ranks the teachers by their similarity to the student under each measure of
 --similarity (`sat` through the run store in DIR, others as `archsim
-similarity` computes them on the student and the teachers; a distance turned
-into its negative). With --train it checks the ranking: for each of --seeds
+similarity` computes them on the student and the teachers, or read back from
+DIR/<measure>.csv when it was written for exactly those models; a distance
+turned into its negative). With --train it checks the ranking: for each of --seeds
 seeds it trains the student architecture from scratch by knowledge
 distillation from every teacher (Hinton et al.; the config's
 `distill: {temperature, alpha}`) and once from the labels only, all with the

@@ -3,8 +3,9 @@
 Builds the config's models and images as `archsim sat` does; needs validation
 images (`data.validation`), on which all selection happens, disjoint from the
 test images (`data.subset`), on which the chosen ensembles are evaluated. For
-each measure of --similarity (`sat` through the run store in DIR, others as
-`archsim similarity` computes them, a distance turned into its negative) it
+each measure of --similarity (`sat` through the run store in DIR, others read
+back from DIR/<measure>.csv when `archsim demo` wrote them for these models, else
+computed as `archsim similarity` computes them; a distance turned into its negative) it
 selects K members by greedy diversity (lambda chosen on validation) and one per
 cluster, beside top-K accuracy and seeded random draws that need no measure;
 see `analysis.ensemble_study`. Writes into DIR:

@@ -6,8 +6,10 @@
     mean_to_others(values, i) -> the mean of row i off the diagonal (the commands' summaries print it)
 
 `sat` is read from (and, where it lacks units, computed into) the run store in
-`out`, as `archsim sat --out out` does; every other measure is computed as
-`archsim similarity` computes it, with the config's `similarity:` options.
+`out`, as `archsim sat --out out` does; every other measure is read back from
+`out/<measure>.csv` when `archsim demo` wrote it for the same models, images and
+options (`archsim.measure_cache`), else computed as `archsim similarity` computes
+it, with the config's `similarity:` options (and not written).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def measure_options_of(cfg, measures: list[str]) -> dict:
 
 def similarity_matrices(out, cfg, run_, measures: list[str], options: dict, *, progress: bool = True):
     """({measure: (names, values)}, the measures' notes), in the order of `measures`."""
+    from archsim.measure_cache import current_measure
     from archsim.sat_command import sat_in_store
     from archsim.similarity.registry import MEASURES
 
@@ -34,6 +37,9 @@ def similarity_matrices(out, cfg, run_, measures: list[str], options: dict, *, p
         if measure == "sat":
             sat, _ = sat_in_store(out, cfg, run_, progress=progress)
             sims["sat"] = (sat.names, sat.sat)
+        elif (found := current_measure(out, measure, options[measure], cfg, run_)) is not None:
+            sims[measure], measure_notes = found
+            notes += measure_notes
         else:
             result = MEASURES[measure](run_, options[measure], seed=cfg.seed, progress=progress)
             sims[measure] = (result.names, result.values)

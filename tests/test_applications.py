@@ -75,7 +75,6 @@ def test_ensemble_command(config, tmp_path):
         "--draws", "4")
     assert (again / "ensembles.csv").read_text() == (out / "ensembles.csv").read_text()  # deterministic
 
-
 def test_ensemble_needs_validation_images(tmp_path, capsys):
     raw = {**CONFIG, "data": {k: v for k, v in CONFIG["data"].items() if k != "validation"},
            "cache_dir": str(tmp_path / "cache")}
@@ -217,3 +216,36 @@ def test_labelled_notes_name_their_measure_once():
 
     result = SimilarityResult(["a"], np.ones((1, 1)), notes=["layer x", "cka: already named", "ckafoo"])
     assert result.labelled_notes("cka") == ["cka: layer x", "cka: already named", "cka: ckafoo"]
+
+
+def test_ensemble_and_distill_read_the_demos_matrices_and_leave_them(config, tmp_path, monkeypatch):
+    from archsim.measure_cache import cached_measure
+    from archsim.similarity.registry import MEASURES
+    from archsim.similarity_command import measure_options
+
+    cfg = load_config(config)
+    run_ = build_run(cfg, progress=False)
+    out = tmp_path / "demo"
+    (names, values), _, how = cached_measure(out, "cka", measure_options(cfg, "cka"), cfg, run_, progress=False)
+    assert how == "computed" and names == NAMES
+    written = (out / "cka.csv").read_bytes()
+    real = MEASURES["cka"]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("cka computed again")
+
+    monkeypatch.setitem(MEASURES, "cka", fail)
+    args = ("--config", str(config), "--out", str(out), "--similarity", "cka")
+    cli("ensemble", *args, "--size", "2", "--draws", "2")  # the demo's matrix, read back
+    pairs = read(out / "ensemble_pairs.csv")
+    i, j = NAMES.index(pairs[0]["a"]), NAMES.index(pairs[0]["b"])
+    assert float(pairs[0]["cka"]) == pytest.approx(values[i, j])
+
+    monkeypatch.setitem(MEASURES, "cka", real)  # distill builds 3 of the 4 models: another key, so computed
+    cli("distill", *args, "--student", "resnet_a", "--teachers", ",".join(NAMES[1:3]))
+    assert (out / "cka.csv").read_bytes() == written  # and the zoo's matrix is not overwritten
+
+    monkeypatch.setitem(MEASURES, "cka", fail)
+    (out / "cka.csv").write_bytes(written + b"\n")  # an edited matrix is not trusted
+    with pytest.raises(AssertionError, match="computed again"):
+        cli("ensemble", *args, "--size", "2", "--draws", "2")
