@@ -41,6 +41,7 @@ from archsim.distillation import distill_settings
 from archsim.ensemble_settings import ensemble_settings
 from archsim.errors import ArchsimError
 from archsim.sat import DEFAULT_EPS_S
+from archsim.settings_checks import check_keys
 from archsim.training import train_settings
 
 TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "similarity", "ensemble",
@@ -129,7 +130,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     """Validate a config dict (as read from YAML) into a RunConfig."""
     if not isinstance(raw, dict):
         raise ArchsimError("a config must be a mapping with at least `models` and `data`")
-    _check_keys(raw, TOP_KEYS, "the config")
+    check_keys(raw, TOP_KEYS, "the config")
     for key in ("models", "data"):
         if key not in raw:
             raise ArchsimError(f"the config has no `{key}` section")
@@ -171,7 +172,7 @@ def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:
     if isinstance(raw, str):
         raw = {"name": raw}
     raw = _mapping(raw, f"models[{i}]")
-    _check_keys(raw, MODEL_KEYS, f"models[{i}]")
+    check_keys(raw, MODEL_KEYS, f"models[{i}]")
     if not isinstance(raw.get("name"), str):
         raise ArchsimError(f"models[{i}] needs a `name` (a timm model name)")
     spec = ModelSpec(name=raw["name"], label=str(raw.get("label", raw["name"])),
@@ -190,12 +191,6 @@ def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:
         if "max_images" in spec.train:
             raise ArchsimError(f"models[{i}].train cannot set max_images: the training images are shared")
     return spec
-
-
-def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ArchsimError(f"unknown key {unknown[0]!r} in {where}; allowed: {', '.join(sorted(allowed))}")
 
 
 def _mapping(value, where: str) -> dict:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from archsim.errors import ArchsimError
+from archsim.settings_checks import check_keys, name_list, whole_number
 
 DISTILL_DEFAULTS = {"student": None, "teachers": None, "seeds": 3, "epochs": None, "temperature": 4.0, "alpha": 0.9}
 
@@ -36,36 +37,25 @@ def distill_settings(raw: dict | None, where: str = "distill") -> dict:
     raise ArchsimError. Teachers may be given as one comma-separated string.
     """
     raw = raw or {}
-    unknown = sorted(set(raw) - set(DISTILL_DEFAULTS))
-    if unknown:
-        raise ArchsimError(f"unknown key {unknown[0]!r} in {where}; allowed: {', '.join(sorted(DISTILL_DEFAULTS))}")
+    check_keys(raw, DISTILL_DEFAULTS, where)
     settings = {**DISTILL_DEFAULTS, **raw}
     temperature, alpha = settings["temperature"], settings["alpha"]
     if not _is_number(temperature) or not (math.isfinite(temperature) and temperature > 0):
         raise ArchsimError(f"{where}.temperature must be a number > 0, got {temperature!r}")
     if not _is_number(alpha) or not 0 <= alpha <= 1:
         raise ArchsimError(f"{where}.alpha must be a number in [0, 1], got {alpha!r}")
-    for key in ("seeds", "epochs"):
-        value = settings[key]
-        if (value is not None or key == "seeds") and (not _is_whole(value) or value < 1):
-            raise ArchsimError(f"{where}.{key} must be a whole number >= 1, got {value!r}")
+    whole_number(settings["seeds"], f"{where}.seeds", 1)
+    if settings["epochs"] is not None:
+        whole_number(settings["epochs"], f"{where}.epochs", 1)
     if settings["student"] is not None and not isinstance(settings["student"], str):
         raise ArchsimError(f"{where}.student must be a model label, got {settings['student']!r}")
-    teachers = settings["teachers"]
-    if isinstance(teachers, str):
-        teachers = [t.strip() for t in teachers.split(",") if t.strip()]
-    if teachers is not None and (not isinstance(teachers, list) or not all(isinstance(t, str) for t in teachers)):
-        raise ArchsimError(f"{where}.teachers must be a list of model labels, got {settings['teachers']!r}")
-    settings["teachers"] = teachers
+    if settings["teachers"] is not None:
+        settings["teachers"] = name_list(settings["teachers"], f"{where}.teachers", "model labels")
     return settings
 
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, *,

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from archsim.distillation import kd_loss
 from archsim.errors import ArchsimError
+from archsim.settings_checks import check_keys, whole_number
 from archsim.wrapper import PixelModel
 
 TRAIN_DEFAULTS = {"epochs": 3, "lr": 2e-3, "batch_size": 64, "weight_decay": 0.05, "shift": 0, "max_images": None}
@@ -36,12 +37,8 @@ TRAIN_DEFAULTS = {"epochs": 3, "lr": 2e-3, "batch_size": 64, "weight_decay": 0.0
 
 def train_settings(raw: dict, where: str = "train") -> dict:
     """The `train` section with defaults filled in; unknown keys raise ArchsimError."""
-    unknown = sorted(set(raw) - set(TRAIN_DEFAULTS))
-    if unknown:
-        raise ArchsimError(f"unknown key {unknown[0]!r} in {where}; allowed: {', '.join(sorted(TRAIN_DEFAULTS))}")
-    shift = raw.get("shift", 0)
-    if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
-        raise ArchsimError(f"{where}.shift must be a whole number of pixels >= 0, got {shift!r}")
+    check_keys(raw, TRAIN_DEFAULTS, where)
+    whole_number(raw.get("shift", 0), f"{where}.shift", 0)
     return {**TRAIN_DEFAULTS, **raw}
 
 
