@@ -60,12 +60,15 @@ def write_sidecar(path: Path, key, **extra) -> None:
         tmp.write_text(json.dumps({"key": key, "sha256": _sha256(path), **extra}, indent=1))
 
 
-def current_measure(out, metric: str, options: dict, cfg, run_):
-    """((names, values), notes) from DIR/<metric>.csv when its sidecar records this run's key; else None."""
+def current_measure(out, metric: str, options: dict, cfg, run_, key: dict | None = None):
+    """((names, values), notes) from DIR/<metric>.csv when its sidecar records this run's key; else None.
+
+    `key` is `measure_key(metric, options, cfg, run_)`, computed here when not given.
+    """
     from archsim.matrix_csv import read_matrix
 
     csv_path = Path(out) / f"{metric}.csv"
-    saved = saved_if_current(csv_path, measure_key(metric, options, cfg, run_))
+    saved = saved_if_current(csv_path, key or measure_key(metric, options, cfg, run_))
     return None if saved is None else (read_matrix(csv_path), saved.get("notes", []))
 
 
@@ -74,11 +77,12 @@ def cached_measure(out, metric: str, options: dict, cfg, run_, progress: bool):
     from archsim.similarity.registry import MEASURES
     from archsim.similarity_command import write_measure
 
-    found = current_measure(out, metric, options, cfg, run_)
+    key = measure_key(metric, options, cfg, run_)  # hashes every model's weights: once
+    found = current_measure(out, metric, options, cfg, run_, key)
     if found is not None:
         return (*found, "reused")
     result = MEASURES[metric](run_, options, seed=cfg.seed, progress=progress)
     write_measure(Path(out), metric, result)
     notes = result.labelled_notes(metric)
-    write_sidecar(Path(out) / f"{metric}.csv", measure_key(metric, options, cfg, run_), notes=notes)
+    write_sidecar(Path(out) / f"{metric}.csv", key, notes=notes)
     return (result.names, result.values), notes, "computed"
