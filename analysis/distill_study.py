@@ -54,6 +54,12 @@ class DistillStudy:
         rows.append(["(none: labels only)", n, mean, sd, 0.0] + [None] * (2 * len(self.measures)))
         return header, rows
 
+    def shown_rows(self) -> list[list]:
+        """For people: per teacher (then the baseline) mean, sd, gain, and per measure "value (#rank)" or None."""
+        _, rows = self.table()
+        return [[r[0], r[2], r[3], r[4]] + [None if r[6 + 2 * i] is None else f"{r[5 + 2 * i]:.3f} (#{r[6 + 2 * i]})"
+                                            for i in range(len(self.measures))] for r in rows]
+
 
 def rank_teachers(teachers: list[str], similarity: dict[str, dict[str, float]]) -> dict[str, list]:
     """Per measure: (teacher, similarity, rank) from the most similar; NaN last with rank None."""

@@ -38,9 +38,6 @@ def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int
 def distill_section(study: DistillStudy, settings: dict, folder: Path) -> Section:
     """Test accuracy per teacher over seeds, gain over the labels-only baseline, similarity rank correlations."""
     epochs = settings.get("epochs")
-    rows = [[t, *study.accuracy[t][:2], study.gain[t]] + [_ranked(study, m, t) for m in study.measures]
-            for t in study.teachers]
-    rows.append(["(none: labels only)", *study.baseline[:2], 0.0] + [None] * len(study.measures))
     return Section(
         "Distillation",
         [f"Student {settings['student']}, trained from scratch for "
@@ -48,15 +45,10 @@ def distill_section(study: DistillStudy, settings: dict, folder: Path) -> Sectio
          f"distillation (temperature {settings['temperature']:g}, alpha {settings['alpha']:g}) and once from the "
          f"labels only, with {settings['seeds']} seeds each; accuracy on the test images. Rank 1 = the teacher "
          "most similar to the student under that measure."],
-        [Table(["teacher", "test acc (mean)", "sd", "gain", *study.measures], rows,
+        [Table(["teacher", "test acc (mean)", "sd", "gain", *study.measures], study.shown_rows(),
                caption=f"Per teacher: mean and sd of test accuracy over {settings['seeds']} seeds, gain over the "
                        "labels-only baseline, and under each measure the similarity to the student (#rank)."),
          Table(["measure", "Spearman rho", "p", "teachers"],
                [[m, c.rho, c.p, c.n_teachers] for m, c in study.correlations.items()],
                caption="Rank correlation of similarity to the student and distillation gain, over the teachers.")],
         _figure(folder / "distill_gain.png", "Distillation gain against the teacher's similarity to the student."))
-
-
-def _ranked(study: DistillStudy, measure: str, teacher: str) -> str | None:
-    value, rank = study.similarity[measure].get(teacher), study.ranks[measure].get(teacher)
-    return None if rank is None else f"{value:.3f} (#{rank})"

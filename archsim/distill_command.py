@@ -127,13 +127,11 @@ def print_summary(ranking: dict, study, settings: dict, seconds: float) -> None:
         for measure, rs in ranking.items():
             print(f"{measure}: " + ", ".join(t if v is None else f"{t} ({v:.3f})" for t, v, _ in rs))
         return
-    header, rows = study.table()
     print(f"\nstudent {student}: {settings['seeds']} seeds per teacher, T = {settings['temperature']:g}, "
           f"alpha = {settings['alpha']:g}, {seconds:.1f} s")
     print(format_table(["teacher", "test acc", "sd", "gain", *study.measures],
-                       [[r[0], f"{r[2]:.3f}", f"{r[3]:.3f}", f"{r[4]:+.3f}",
-                         *("-" if r[6 + 2 * i] is None else f"{r[5 + 2 * i]:.3f} (#{r[6 + 2 * i]})"
-                           for i in range(len(study.measures)))] for r in rows]))
+                       [[t, f"{mean:.3f}", f"{sd:.3f}", f"{gain:+.3f}", *(s or "-" for s in shown)]
+                        for t, mean, sd, gain, *shown in study.shown_rows()]))
     for measure, c in study.correlations.items():
         print(f"{measure}: Spearman rho(similarity to the student, gain) = {c.rho:+.3f} (p = {c.p:.3g}, "
               f"{c.n_teachers} teachers)")

@@ -133,6 +133,10 @@ def test_distill_study_by_hand():
                                                    ("t2", sim["gap"]["t2"], None)]
     header, rows = study.table()
     assert rows[-1][0].startswith("(none") and rows[0][header.index("up_rank")] == 1
+    shown = study.shown_rows()
+    assert shown[1][:5] == ["t2", pytest.approx(0.85), pytest.approx(np.std([0.84, 0.86], ddof=1)),
+                            pytest.approx(0.04), "2.000 (#2)"]
+    assert shown[1][6] is None and shown[-1][0].startswith("(none") and shown[-1][4:] == [None, None, None]
 
 
 def test_distill_command(config, tmp_path):
