@@ -67,11 +67,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import timm.data
 from torch import nn
 
-from analysis.component_rules import ComponentWarning, TraceFacts, combine
+from analysis.component_rules import TraceFacts
 from analysis.model_trace import Trace, build_meta_model, trace_model
 from analysis.overrides import apply_overrides
+from analysis.trace_patterns import ComponentWarning, combine
 
 __all__ = ["COLUMNS", "ComponentError", "ComponentWarning", "Components", "derive_components", "derive_from_trace"]
 
@@ -89,7 +91,6 @@ class ComponentError(RuntimeError):
 @dataclass
 class Components:
     """One row of the components table, and what in it did not come from code."""
-
     name: str
     values: dict[str, str]
     overridden: list[str] = field(default_factory=list)  # columns set by the override table
@@ -129,7 +130,6 @@ def derive_from_trace(trace: Trace, notes: list[str]) -> dict[str, str]:
 def _native_size(model: nn.Module, size: int | tuple[int, ...] | list[int] | None) -> tuple[int, int]:
     """(H, W) the model runs at: `size` when given (an int or a sequence ending in H, W), else timm's data config."""
     if size is None:
-        import timm.data
 
         size = timm.data.resolve_data_config({}, model=model)["input_size"]
     if isinstance(size, int):
@@ -145,7 +145,7 @@ def derive_components(name: str, label: str | None = None, *, input_size: int | 
     The model is built with `pretrained=False` on the meta device (extra
     `kwargs` go to `archsim.create_model`) and traced at its native size: the
     `input_size` given (an int or (..., H, W)), else an `img_size` keyword,
-    else timm's data config, as `archsim.wrapper.PixelModel` does. `label`
+    else timm's data config, as `archsim.zoo.wrapper.PixelModel` does. `label`
     becomes `Model name`.
     """
     try:

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.components import COLUMNS, ComponentError, Components, ComponentWarning, derive_components
+from archsim.config import load_config
 from archsim.errors import ArchsimError
 from archsim.files import write_rows
+from archsim.zoo.models import close_model_names
 
 NAME_COLUMN = "Model name"
 
@@ -24,7 +26,6 @@ NAME_COLUMN = "Model name"
 @dataclass
 class ModelEntry:
     """A model to describe: a timm name (with tag), the row label, and how it is built."""
-
     name: str
     label: str
     kwargs: dict = field(default_factory=dict)
@@ -33,8 +34,6 @@ class ModelEntry:
 
 def entries_from_config(path: str | Path) -> list[ModelEntry]:
     """The `models:` of a run config (archsim.config), with `label` and any pretrained tag."""
-    from archsim.config import load_config
-
     return entries_from_specs(load_config(path).models)
 
 
@@ -51,8 +50,6 @@ def entries_from_specs(specs) -> list[ModelEntry]:
 
 def check_names(entries: list[ModelEntry]) -> None:
     """Raise ArchsimError naming every entry that is not a timm architecture (with close names)."""
-    from archsim.models import close_model_names
-
     bad = []
     for e in entries:
         close = close_model_names(e.name)

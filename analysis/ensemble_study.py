@@ -25,16 +25,40 @@ fewer than k remain.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.ensemble_eval import (Correlation, evaluate_members, member_accuracies, pair_gains,
-                                   similarity_gain_correlation)
+from analysis.ensemble_eval import (
+    Correlation,
+    evaluate_members,
+    member_accuracies,
+    pair_gains,
+    similarity_gain_correlation,
+)
 from analysis.ensemble_selection import choose_lambda, normalised, one_per_cluster, random_draws, top_k
 
 HEADER = ["measure", "method", "draw", "k", "members", "lambda", "val_softmax_acc", "test_softmax_acc",
           "test_vote_acc", "best_member", "best_member_acc", "gain_softmax", "gain_vote"]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One selection method under one measure (measure "" for top-k and random); random: mean and sd over draws."""
+
+    measure: str
+    method: str
+    members: str
+    lam: float | None
+    test_softmax: float
+    sd_over_draws: float | None
+    test_vote: float
+    gain_softmax: float
+
+    def values(self) -> list:
+        """The row in the columns of SUMMARY_HEADER."""
+        return list(dataclasses.astuple(self))
 
 
 @dataclass
@@ -48,7 +72,7 @@ class EnsembleStudy:
     notes: list[str] = field(default_factory=list)
     lambdas: list[list] = field(default_factory=list)  # measure, lambda, members, validation accuracy: every grid value
 
-    def summary(self) -> list[list]:
+    def summary(self) -> list[SummaryRow]:
         """One row per (measure, method): test softmax and vote accuracy and gain; random as mean (sd) over draws."""
         out, groups = [], {}
         for r in self.rows:
@@ -58,8 +82,8 @@ class EnsembleStudy:
             vote = np.array([r["test_vote_acc"] for r in rs])
             gain = np.array([r["gain_softmax"] for r in rs])
             members = rs[0]["members"] if len(rs) == 1 else f"{len(rs)} draws"
-            out.append([measure, method, members, rs[0]["lambda"], soft.mean(), soft.std() if len(rs) > 1 else None,
-                        vote.mean(), gain.mean()])
+            out.append(SummaryRow(measure, method, members, rs[0]["lambda"], float(soft.mean()),
+                                  float(soft.std()) if len(rs) > 1 else None, float(vote.mean()), float(gain.mean())))
         return out
 
 

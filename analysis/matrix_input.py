@@ -1,7 +1,7 @@
 """Similarity matrices as the analyses need them: validated, symmetric, aligned.
 
 `load_similarity(path)` reads a matrix CSV in the sat.csv format
-(`archsim.matrix_csv.read_matrix` checks that it is square and that the header
+(`archsim.matrices.read_matrix` checks that it is square and that the header
 names equal the row names) and then enforces the analysis contract:
 
 - model names are unique and there are at least 3 models;
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError
-from archsim.matrix_csv import read_matrix
+from archsim.matrices import read_matrix
 
 MIN_MODELS = 3
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.overrides import TorchFunctionMode
 
+from archsim.zoo.models import create_model
+
 #: batch size of the traced forward pass; 2 so that a batch dimension is never
 #: mistaken for a broadcast (size-1) dimension.
 BATCH = 2
@@ -34,7 +36,6 @@ _IGNORED = {"__get__", "size", "dim", "numel", "stride", "is_contiguous", "data_
 @dataclass
 class Call:
     """One module call or one function call of the traced forward pass."""
-
     index: int
     kind: str  # "module" or "function"
     name: str  # function name, or the module's qualified name
@@ -56,7 +57,6 @@ class Call:
 @dataclass
 class Trace:
     """The recorded forward pass plus the module tree it ran on."""
-
     model: torch.nn.Module
     input_shape: tuple[int, ...]
     calls: list[Call]
@@ -173,8 +173,6 @@ def build_meta_model(name: str, **kwargs) -> torch.nn.Module:
 
     archsim's factory lets kwargs override architecture arguments a timm entry point fixes.
     """
-    from archsim.models import create_model
-
     with torch.device("meta"):
         return create_model(name, **kwargs)
 

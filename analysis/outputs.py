@@ -76,7 +76,7 @@ def write_ensembles(study: EnsembleStudy, out: str | Path) -> list[Path]:
              for i in range(len(names)) for j in range(i + 1, len(names))]
     corr, summary = study.correlations, study.summary()
     written = [write_rows(out / "ensembles.csv", ENSEMBLE_HEADER, [[r[h] for h in ENSEMBLE_HEADER] for r in study.rows]),
-               write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, summary),
+               write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, [r.values() for r in summary]),
                write_rows(out / "ensemble_pairs.csv", ["a", "b", "pair_gain"] + measures, pairs),
                write_rows(out / "ensemble_lambda.csv", ["measure", "lambda", "members", "val_softmax_acc"],
                           study.lambdas),

@@ -176,15 +176,16 @@ def plot_gain_vs_similarity(panels: dict[str, tuple[np.ndarray, np.ndarray, str]
     return _save(fig, path)
 
 
-def plot_ensemble_accuracy(rows: list[list], path) -> Path:
-    """Test accuracy (mean of softmax) of each selection: bars per (measure, method); random with its sd."""
-    labels = [f"{method}" + (f" ({measure})" if measure else "") for measure, method, *_ in rows]
-    acc = np.array([r[4] for r in rows], dtype=float)
-    err = np.array([r[5] if r[5] is not None else 0.0 for r in rows], dtype=float)
+def plot_ensemble_accuracy(rows: list, path) -> Path:
+    """Test accuracy (mean of softmax) of each selection (`analysis.ensemble_study.SummaryRow`): bars per
+    (measure, method); random with its sd."""
+    labels = [f"{r.method}" + (f" ({r.measure})" if r.measure else "") for r in rows]
+    acc = np.array([r.test_softmax for r in rows], dtype=float)
+    err = np.array([r.sd_over_draws if r.sd_over_draws is not None else 0.0 for r in rows], dtype=float)
     fig = Figure(figsize=(7, 0.35 * len(rows) + 1.5))
     ax = fig.add_subplot()
     y = np.arange(len(rows))
-    ax.barh(y, acc, xerr=err, color=["0.6" if not r[0] else "tab:blue" for r in rows])
+    ax.barh(y, acc, xerr=err, color=["0.6" if not r.measure else "tab:blue" for r in rows])
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     low = max(0.0, float(np.nanmin(acc - err)) - 0.01)

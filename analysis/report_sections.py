@@ -23,7 +23,7 @@ def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int
          "minus lambda times the mean pairwise similarity (min-max normalised), lambda chosen on validation. "
          "Cluster: the most accurate model of each of k average-linkage clusters. Gain: ensemble accuracy minus "
          "its best member's, on the test images.", *study.notes],
-        [Table(SUMMARY_HEADER, study.summary(), caption="Test accuracy of each selection (random: mean and sd "
+        [Table(SUMMARY_HEADER, [r.values() for r in study.summary()], caption="Test accuracy of each selection (random: mean and sd "
                                                         "over the draws)."),
          Table(["measure", "Spearman rho", "95% CI low", "95% CI high", "pairs", "bootstrap resamples"],
                [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.resamples] for m, c in corr.items()],
@@ -35,18 +35,18 @@ def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int
                                                      "two-model ensemble (mean of softmax) over its better member."))
 
 
-def distill_section(study: DistillStudy, settings: dict, folder: Path) -> Section:
+def distill_section(study: DistillStudy, settings, folder: Path) -> Section:
     """Test accuracy per teacher over seeds, gain over the labels-only baseline, similarity rank correlations."""
-    epochs = settings.get("epochs")
+    epochs = settings.epochs
     return Section(
         "Distillation",
-        [f"Student {settings['student']}, trained from scratch for "
+        [f"Student {settings.student}, trained from scratch for "
          f"{'its own train settings' if epochs is None else f'{epochs} epoch(s)'} from each teacher by knowledge "
-         f"distillation (temperature {settings['temperature']:g}, alpha {settings['alpha']:g}) and once from the "
-         f"labels only, with {settings['seeds']} seeds each; accuracy on the test images. Rank 1 = the teacher "
+         f"distillation (temperature {settings.temperature:g}, alpha {settings.alpha:g}) and once from the "
+         f"labels only, with {settings.seeds} seeds each; accuracy on the test images. Rank 1 = the teacher "
          "most similar to the student under that measure."],
         [Table(["teacher", "test acc (mean)", "sd", "gain", *study.measures], study.shown_rows(),
-               caption=f"Per teacher: mean and sd of test accuracy over {settings['seeds']} seeds, gain over the "
+               caption=f"Per teacher: mean and sd of test accuracy over {settings.seeds} seeds, gain over the "
                        "labels-only baseline, and under each measure the similarity to the student (#rank)."),
          Table(["measure", "Spearman rho", "p", "teachers"],
                [[m, c.rho, c.p, c.n_teachers] for m, c in study.correlations.items()],

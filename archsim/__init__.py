@@ -6,10 +6,10 @@ timm models to it.
 """
 
 from archsim.errors import ArchsimError
-from archsim.models import create_model, model_identity, weights_hash
-from archsim.outcomes import SATResult
-from archsim.sat import sat_matrix
-from archsim.wrapper import PixelModel
+from archsim.sat.engine import sat_matrix
+from archsim.sat.result import SATResult
+from archsim.zoo.models import create_model, model_identity, weights_hash
+from archsim.zoo.wrapper import PixelModel
 
 __all__ = ["ArchsimError", "PixelModel", "SATResult", "create_model", "model_identity", "sat_matrix",
            "weights_hash"]

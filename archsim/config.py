@@ -5,26 +5,29 @@
     batch_size: 64
     eps_s: 0.01             # floor inside SAT's log, in percent
     cache_dir: ~/.cache/archsim   # trained weights (only with `train`)
-    data: {...}             # see archsim.data
+    data: {...}             # see archsim.zoo.data
     attack: {...}           # see attacks.make_attack; default native PGD Linf 4/255, 1/255, 10 steps
-    train: {...}            # optional: train models that have no weights (see archsim.training)
-    similarity: {cka: {...}}  # optional: options per `archsim similarity --metric` measure
-    ensemble: {size: 3, ...}  # optional: defaults of `archsim ensemble` (see archsim.ensemble_settings)
-    distill: {student: ...}   # optional: defaults of `archsim distill` (see archsim.distillation)
+    train: {...}            # optional: train models that have no weights (see archsim.settings)
+    similarity: {cka: {...}}  # optional: options per measure (see archsim.similarity.registry)
+    ensemble: {size: 3, ...}  # optional: defaults of `archsim ensemble` (see archsim.settings)
+    distill: {student: ...}   # optional: defaults of `archsim distill` (see archsim.settings)
     models:
       - name: resnet50.a1_in1k   # timm name, optionally with a pretrained tag
         label: resnet50          # name in the matrices (default: name); unique
         pretrained: true         # or a tag
         checkpoint: w.safetensors  # or a local file (relative to the config file)
         kwargs: {num_classes: 10}  # passed to timm.create_model
-        input_size: 32           # native size override (see archsim.wrapper)
+        input_size: 32           # native size override (see archsim.zoo.wrapper)
         mean: [0.5, 0.5, 0.5]    # mean/std overrides
         std: [0.5, 0.5, 0.5]
         seed: 0                  # initialisation seed when trained here
         train: {epochs: 20}      # this model's overrides of the train section
 
-Unknown keys raise `ArchsimError` naming the key and the allowed ones. Relative
-paths are resolved against the config file's folder.
+The whole config is checked here, once, when it is loaded (`archsim.options`):
+unknown keys and values of the wrong type or range raise `ArchsimError` naming
+the place, before any model is created; every model's effective training
+settings (`ModelSpec.training`) are resolved here too. Relative paths are
+resolved against the config file's folder.
 """
 
 from __future__ import annotations
@@ -34,20 +37,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
+import torch
 import yaml
 
 import attacks
-from archsim.distillation import distill_settings
-from archsim.ensemble_settings import ensemble_settings
 from archsim.errors import ArchsimError
-from archsim.sat import DEFAULT_EPS_S
-from archsim.settings_checks import check_keys
-from archsim.training import train_settings
+from archsim.options import Option, check_keys, check_value
+from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.settings import DistillSettings, EnsembleSettings, TrainSettings
 
 TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "similarity", "ensemble",
             "distill", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
               "interpolation", "seed", "train"}
+TOP_OPTIONS = {"seed": Option(0, "int"), "device": Option("auto", "str", what="a device name (auto, cpu, cuda, cuda:1)"),
+               "batch_size": Option(64, "int", minimum=1),
+               "eps_s": Option(DEFAULT_EPS_S, "float", minimum=0, above=True)}
 DEFAULT_ATTACK = {"backend": "native", "norm": "Linf", "eps": 4 / 255, "alpha": 1 / 255, "steps": 10,
                   "random_start": True}
 
@@ -64,7 +69,8 @@ class ModelSpec:
     std: list | None = None
     interpolation: str | None = None
     seed: int = 0
-    train: dict | None = None  # overrides of the config's train section for this model
+    train: dict | None = None  # overrides of the config's train section for this model, as given
+    training: TrainSettings | None = None  # the effective settings when trained here (resolved at load)
 
     @property
     def has_weights(self) -> bool:
@@ -76,26 +82,18 @@ class RunConfig:
     models: list[ModelSpec]
     data: dict
     attack: dict = field(default_factory=lambda: dict(DEFAULT_ATTACK))
-    train: dict | None = None
+    train: TrainSettings | None = None  # the config's train section
     seed: int = 0
     device: str = "auto"
     batch_size: int = 64
     eps_s: float = DEFAULT_EPS_S
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     similarity: dict = field(default_factory=dict)
-    ensemble: dict = field(default_factory=dict)  # the config's ensemble section as given (validated)
-    distill: dict = field(default_factory=dict)  # the config's distill section as given (validated)
+    ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
+    distill: DistillSettings = field(default_factory=DistillSettings)
     source: Path | None = None
 
-    def train_settings(self, spec: ModelSpec) -> dict | None:
-        """The training settings of `spec`: the train section with the model's overrides; None: not trained here."""
-        if spec.has_weights or (self.train is None and spec.train is None):
-            return None
-        return train_settings({**(self.train or {}), **(spec.train or {})})
-
     def torch_device(self):
-        import torch
-
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
@@ -149,22 +147,20 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     if attack.get("backend", "native") == "native":  # other backends keep their own defaults
         attack = {**DEFAULT_ATTACK, **attack}
     attacks.make_attack(lambda x: x, attack)  # validates the attack config before any work starts
-    train = train_settings(_mapping(raw["train"], "train")) if raw.get("train") is not None else None
-    cfg = RunConfig(models=models, data=data, attack=attack, train=train,
-                    seed=_number(raw.get("seed", 0), "seed", int),
-                    device=str(raw.get("device", "auto")),
-                    batch_size=_number(raw.get("batch_size", 64), "batch_size", int),
-                    eps_s=_number(raw.get("eps_s", DEFAULT_EPS_S), "eps_s", float),
-                    source=source)
+    train = TrainSettings.from_section(raw["train"], "train") if raw.get("train") is not None else None
+    top = {key: check_value(raw.get(key, option.default), option, key) for key, option in TOP_OPTIONS.items()}
+    cfg = RunConfig(models=models, data=data, attack=attack, train=train, source=source, **top)
+    for i, spec in enumerate(models):
+        if not spec.has_weights and (train is not None or spec.train is not None):
+            spec.training = TrainSettings.from_section({**(raw.get("train") or {}), **(spec.train or {})},
+                                                       f"models[{i}].train")
     if raw.get("cache_dir") is not None:
         cfg.cache_dir = _resolve(raw["cache_dir"], base_dir)
     cfg.similarity = _mapping(raw.get("similarity") or {}, "similarity")
     for metric, options in cfg.similarity.items():
         _mapping(options or {}, f"similarity.{metric}")
-    cfg.ensemble = _mapping(raw.get("ensemble") or {}, "ensemble")
-    ensemble_settings(cfg.ensemble)
-    cfg.distill = _mapping(raw.get("distill") or {}, "distill")
-    distill_settings(cfg.distill)
+    cfg.ensemble = EnsembleSettings.from_section(raw.get("ensemble"), "ensemble")
+    cfg.distill = DistillSettings.from_section(raw.get("distill"), "distill")
     return cfg
 
 
@@ -180,14 +176,14 @@ def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:
                      kwargs=_mapping(raw.get("kwargs") or {}, f"models[{i}].kwargs"),
                      input_size=raw.get("input_size"), mean=raw.get("mean"), std=raw.get("std"),
                      interpolation=raw.get("interpolation"),
-                     seed=_number(raw.get("seed", 0), f"models[{i}].seed", int))
+                     seed=check_value(raw.get("seed", 0), TOP_OPTIONS["seed"], f"models[{i}].seed"))
     if not isinstance(spec.pretrained, (bool, str)):
         raise ArchsimError(f"models[{i}].pretrained must be true/false or a tag string")
     if raw.get("checkpoint") is not None:
         spec.checkpoint = _resolve(raw["checkpoint"], base_dir)
     if raw.get("train") is not None:
         spec.train = _mapping(raw["train"], f"models[{i}].train")
-        train_settings(spec.train, f"models[{i}].train")
+        check_keys(spec.train, TrainSettings.OPTIONS, f"models[{i}].train")
         if "max_images" in spec.train:
             raise ArchsimError(f"models[{i}].train cannot set max_images: the training images are shared")
     return spec
@@ -197,14 +193,6 @@ def _mapping(value, where: str) -> dict:
     if not isinstance(value, dict):
         raise ArchsimError(f"`{where}` must be a mapping")
     return dict(value)
-
-
-def _number(value, where: str, kind):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ArchsimError(f"`{where}` must be a number, got {value!r}")
-    if kind is int and int(value) != value:
-        raise ArchsimError(f"`{where}` must be a whole number, got {value!r}")
-    return kind(value)
 
 
 def _resolve(value, base_dir: Path) -> Path:

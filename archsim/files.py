@@ -1,6 +1,7 @@
 """Files archsim writes: atomically (a temporary file renamed into place, so a
 crash never leaves a half-written file under the final name), and CSV tables
-with a header row, floats written with 6 significant digits.
+with a header row, floats written with 6 significant digits; files cached by content record
+what they were made from in a sidecar (`saved_if_current`, `write_sidecar`).
 
 Temporary names are `<name>.<random>.tmp`, unique per write, so two processes
 writing the same file never write into one temporary file.
@@ -9,6 +10,8 @@ writing the same file never write into one temporary file.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -37,3 +40,32 @@ def write_rows(path: str | Path, header: list[str], rows: Iterable[Iterable]) ->
         w.writerow(header)
         w.writerows([f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows)
     return Path(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.stem + ".key.json")
+
+
+def saved_if_current(path: Path, key) -> dict | None:
+    """The sidecar DIR/x.key.json of `path` = DIR/x.csv when it records `key` and path's current sha256; else None.
+
+    The sidecar is {"key": key, "sha256": the file's sha256, **extra}, so an
+    edited, truncated or foreign file is made again.
+    """
+    if not (path.is_file() and _sidecar(path).is_file()):
+        return None
+    try:
+        saved = json.loads(_sidecar(path).read_text())
+    except ValueError:
+        return None
+    return saved if saved.get("key") == key and saved.get("sha256") == _sha256(path) else None
+
+
+def write_sidecar(path: Path, key, **extra) -> None:
+    """Record that `path` was made from `key` (with its sha256), atomically."""
+    with atomic_path(_sidecar(path)) as tmp:
+        tmp.write_text(json.dumps({"key": key, "sha256": _sha256(path), **extra}, indent=1))

@@ -1,66 +1,82 @@
-"""The similarity matrices `archsim ensemble` and `archsim distill` choose by: SAT and any `archsim similarity` metric.
+"""Square model x model matrices as CSV, in the SAT paper's release format: the one matrix I/O module.
 
-    measure_options_of(cfg, measures) -> {measure: options}        (checked before any training)
-    similarity_matrices(out, cfg, run_, measures, options, progress) -> ({measure: (names, values)}, notes)
-    oriented(measure, values, options) -> the matrix with larger = more similar
+    write_matrix(path, names, values), read_matrix(path) -> (names, values)
+    write_measure(out_dir, name, result) -> DIR/<name>.csv and, with a detail table, DIR/<name>_detail.csv
     mean_to_others(values, i) -> the mean of row i off the diagonal (the commands' summaries print it)
 
-`sat` is read from (and, where it lacks units, computed into) the run store in
-`out`, as `archsim sat --out out` does; every other measure is read back from
-`out/<measure>.csv` when `archsim demo` wrote it for the same models, images and
-options (`archsim.measure_cache`), else computed as `archsim similarity` computes
-it, with the config's `similarity:` options (and not written).
+Format: the first header cell is empty, then the model names; then one row per
+model, the name first and then the values. `read_matrix` accepts any such file
+(the paper's own released 69 x 69 CSV included) and checks that it is square
+and that the header names equal the row names.
 """
 
 from __future__ import annotations
 
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
 from archsim.errors import ArchsimError
+from archsim.files import atomic_path, write_rows
 
 
-def measure_options_of(cfg, measures: list[str]) -> dict:
-    """{measure: options} for the measures other than sat; unknown measures or options raise ArchsimError."""
-    from archsim.similarity_command import measure_options
-
-    if not measures:
-        raise ArchsimError("no similarity measure given (e.g. --similarity sat,cka)")
-    return {m: measure_options(cfg, m) for m in measures if m != "sat"}
-
-
-def similarity_matrices(out, cfg, run_, measures: list[str], options: dict, *, progress: bool = True):
-    """({measure: (names, values)}, the measures' notes), in the order of `measures`."""
-    from archsim.measure_cache import current_measure
-    from archsim.sat_command import sat_in_store
-    from archsim.similarity.registry import MEASURES
-
-    sims, notes = {}, []
-    for measure in measures:
-        if measure == "sat":
-            sat, _ = sat_in_store(out, cfg, run_, progress=progress)
-            sims["sat"] = (sat.names, sat.sat)
-        elif (found := current_measure(out, measure, options[measure], cfg, run_)) is not None:
-            sims[measure], measure_notes = found
-            notes += measure_notes
-        else:
-            result = MEASURES[measure](run_, options[measure], seed=cfg.seed, progress=progress)
-            sims[measure] = (result.names, result.values)
-            notes += result.labelled_notes(measure)
-    return sims, notes
-
-
-def oriented(measure: str, values, options: dict):
-    """The matrix as a similarity (larger = more similar): a measure set to give a distance is negated."""
-    import numpy as np
-
-    from archsim.similarity.registry import is_distance
-
+def write_matrix(path: str | Path, names: list[str], values: np.ndarray, *, digits: int = 6) -> Path:
+    """Write `values` (N x N) with `names` as header and first column; NaN is written empty."""
     values = np.asarray(values, dtype=float)
-    return -values if measure != "sat" and is_distance(measure, options.get(measure, {})) else values
+    if values.shape != (len(names), len(names)):
+        raise ValueError(f"matrix shape {values.shape} does not match {len(names)} names")
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([""] + list(names))
+        for name, row in zip(names, values):
+            w.writerow([name] + ["" if math.isnan(v) else f"{v:.{digits}g}" for v in row])
+    return Path(path)
+
+
+def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """Read a matrix CSV; returns (names, N x N float array, empty cells as NaN)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchsimError(f"matrix file not found: {path}")
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if len(rows) < 2:
+        raise ArchsimError(f"{path}: expected a header row and at least one model row")
+    header = [c.strip() for c in rows[0][1:]]
+    names = [r[0].strip() for r in rows[1:]]
+    if header != names:
+        missing = sorted(set(header) ^ set(names))
+        raise ArchsimError(
+            f"{path}: header names and row names differ"
+            + (f" (not in both: {', '.join(missing[:10])})" if missing else " (same names, different order)")
+        )
+    values = np.full((len(names), len(names)), np.nan)
+    for i, r in enumerate(rows[1:]):
+        cells = r[1:]
+        if len(cells) != len(names):
+            raise ArchsimError(f"{path}: row {names[i]!r} has {len(cells)} values, expected {len(names)}")
+        for j, c in enumerate(cells):
+            c = c.strip()
+            if c:
+                try:
+                    values[i, j] = float(c)
+                except ValueError:
+                    raise ArchsimError(f"{path}: row {names[i]!r}, column {names[j]!r}: {c!r} is not a number") from None
+    return names, values
+
+
+def write_measure(out_dir, name: str, result) -> list[Path]:
+    """DIR/<name>.csv (sat.csv format) and, when the measure has one, DIR/<name>_detail.csv."""
+    written = [write_matrix(f"{out_dir}/{name}.csv", result.names, result.values)]
+    if result.detail_rows:
+        written.append(write_rows(f"{out_dir}/{name}_detail.csv", result.detail_header, result.detail_rows))
+    return written
 
 
 def mean_to_others(values, i: int) -> float | None:
     """mean_{j != i, values[i, j] finite} values[i, j]; None where row i has no such value."""
-    import numpy as np
-
     others = np.delete(np.asarray(values, dtype=float)[i], i)
     others = others[np.isfinite(others)]
     return float(others.mean()) if len(others) else None

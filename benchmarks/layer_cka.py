@@ -34,11 +34,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from archsim.data import describe, select_indices
-from archsim.models import create_model
 from archsim.similarity.activations import default_layers, layer_features
-from archsim.similarity.streaming_cka import MinibatchCKA
-from archsim.wrapper import PixelModel
+from archsim.similarity.cka_minibatch import MinibatchCKA
+from archsim.zoo.data import describe, select_indices
+from archsim.zoo.models import create_model
+from archsim.zoo.wrapper import PixelModel
 
 
 class Replay(nn.Module):

@@ -57,9 +57,9 @@ def config(n_models: int, per_class: int, cache: Path) -> dict:
 
 def child(config_path: str, out: str) -> None:
     """Run `archsim sat` in this process; print its peak RSS and the models' weight bytes as JSON."""
-    from archsim.build import wrap
     from archsim.cli import main
     from archsim.config import load_config
+    from archsim.zoo.build import wrap
 
     start = time.perf_counter()
     assert main(["sat", "--config", config_path, "--out", out, "--no-progress"]) == 0
@@ -85,8 +85,8 @@ def main() -> None:
     if args.child:
         return child(*args.child)
     if args.train:
-        from archsim.build import build_run
         from archsim.config import load_config
+        from archsim.zoo.build import build_run
 
         build_run(load_config(args.train), progress=False)
         return None

@@ -13,7 +13,7 @@ not depend on the weights):
 Each weight measure is timed as `archsim similarity` runs it (the registered measure on
 the pool, detail table included). The CKA side on the same pool: a forward pass of
 `--probe` digits images (32 x 32) through every model to its pre-logit features, the
-linear Gram matrix of each, and CKA between all pairs (archsim.similarity.kernel_alignment). Times are
+linear Gram matrix of each, and CKA between all pairs (archsim.similarity.cka). Times are
 the best of `--repeat` runs, each after an untimed warm-up, for both sides alike.
 
 FLOPs are counted analytically, for the computation the code does: SVD of an r x t matrix
@@ -34,13 +34,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from archsim.build import Run
-from archsim.data import describe
-from archsim.models import create_model
-from archsim.similarity.kernel_alignment import cka_matrix, gram_linear
+from archsim.similarity.cka import cka_matrix, gram_linear
 from archsim.similarity.conv_layers import spatial_convs
-from archsim.similarity.weight_metrics import atoms, grassmann
-from archsim.wrapper import PixelModel
+from archsim.similarity.weight_measures import atoms, grassmann
+from archsim.zoo.build import Run
+from archsim.zoo.data import describe
+from archsim.zoo.models import create_model
+from archsim.zoo.wrapper import PixelModel
 
 ARCHITECTURES = [
     ("resnet18", {"channels": (16, 32, 64, 128)}),

@@ -4,10 +4,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from archsim.data import describe, select_indices
-from archsim.models import create_model
-from archsim.training import train_classifier
-from archsim.wrapper import PixelModel
+from archsim.zoo.data import describe, select_indices
+from archsim.zoo.models import create_model
+from archsim.zoo.training import train_classifier
+from archsim.zoo.wrapper import PixelModel
 
 TINY_MODELS = {
     # label: (timm name, kwargs, epochs)

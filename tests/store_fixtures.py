@@ -7,10 +7,10 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from archsim.build import build_run
 from archsim.config import load_config
-from archsim.sat_command import plan_run
+from archsim.sat.in_store import plan_run
 from archsim.store import RunStore
+from archsim.zoo.build import build_run
 
 ATTACK = {"backend": "native", "norm": "Linf", "eps": 0.15, "alpha": 0.04, "steps": 5, "random_start": True}
 

@@ -13,7 +13,7 @@ from analysis.compare import compare_matrices, mantel, neighbour_agreement
 from analysis.importance import component_importance, pair_design
 from analysis.matrix_input import AnalysisWarning, SimilarityMatrix, common_models, load_similarity, validate_similarity
 from archsim.errors import ArchsimError
-from archsim.matrix_csv import write_matrix
+from archsim.matrices import write_matrix
 
 
 def planted_blocks(sizes, within, between, noise, seed):

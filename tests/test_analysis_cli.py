@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 from analysis.components import COLUMNS
 from analysis.components_table import read_features
 from archsim.cli import main as run
-from archsim.matrix_csv import write_matrix
+from archsim.matrices import write_matrix
 
 
 def read_csv(path):

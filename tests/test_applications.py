@@ -1,6 +1,7 @@
 """`archsim ensemble` and `archsim distill` on a tiny zoo (digits at 16 px), and the studies behind them."""
 
 import csv
+import dataclasses
 import io
 import math
 from contextlib import redirect_stdout
@@ -11,9 +12,9 @@ import yaml
 
 from analysis.distill_study import rank_teachers, study_distillation
 from analysis.ensemble_study import study_ensembles
-from archsim.build import build_run
 from archsim.cli import main
 from archsim.config import load_config
+from archsim.zoo.build import build_run
 from tests.test_demo import CONFIG, NAMES
 
 
@@ -48,7 +49,7 @@ def test_splits_never_overlap(config):
 
 def test_ensemble_command(config, tmp_path):
     out = tmp_path / "ens"
-    text = cli("ensemble", "--config", str(config), "--out", str(out), "--size", "2", "--similarity", "sat,cka",
+    text = cli("ensemble", "--config", str(config), "--out", str(out), "--size", "2", "--measures", "sat,cka",
                "--draws", "4")
     rows = read(out / "ensembles.csv")
     methods = [(r["measure"], r["method"]) for r in rows]
@@ -71,7 +72,7 @@ def test_ensemble_command(config, tmp_path):
     assert "Spearman rho(pair similarity, pair-ensemble gain)" in text
     assert "note: cka: layer" in text  # each measure's notes say whose they are
     again = tmp_path / "again"
-    cli("ensemble", "--config", str(config), "--out", str(again), "--size", "2", "--similarity", "sat,cka",
+    cli("ensemble", "--config", str(config), "--out", str(again), "--size", "2", "--measures", "sat,cka",
         "--draws", "4")
     assert (again / "ensembles.csv").read_text() == (out / "ensembles.csv").read_text()  # deterministic
 
@@ -86,8 +87,8 @@ def test_ensemble_needs_validation_images(tmp_path, capsys):
 
 
 def test_ensemble_rejects_unknown_measure_before_training(config, tmp_path, capsys):
-    assert main(["ensemble", "--config", str(config), "--out", str(tmp_path), "--similarity", "sat,ckaa"]) != 0
-    assert "unknown similarity measure 'ckaa'" in capsys.readouterr().err
+    assert main(["ensemble", "--config", str(config), "--out", str(tmp_path), "--measures", "sat,ckaa"]) != 0
+    assert "unknown measure 'ckaa'" in capsys.readouterr().err
 
 
 def test_selection_never_sees_the_test_images():
@@ -141,13 +142,13 @@ def test_distill_study_by_hand():
 
 def test_distill_command(config, tmp_path):
     out = tmp_path / "distill"
-    text = cli("distill", "--config", str(config), "--out", str(out), "--similarity", "sat,cka")
+    text = cli("distill", "--config", str(config), "--out", str(out), "--measures", "sat,cka")
     ranking = read(out / "distill_ranking.csv")
     assert [r["measure"] for r in ranking] == ["sat"] * 3 + ["cka"] * 3
     assert sorted(r["teacher"] for r in ranking[:3]) == sorted(NAMES[1:]) and "--train checks" in text
     assert not (out / "distill_runs.csv").exists()
 
-    cli("distill", "--config", str(config), "--out", str(out), "--similarity", "sat,cka", "--train")
+    cli("distill", "--config", str(config), "--out", str(out), "--measures", "sat,cka", "--train")
     runs = read(out / "distill_runs.csv")
     assert len(runs) == 3 * 4 and all(r["train_seconds"] for r in runs)
     summary = read(out / "distill_summary.csv")
@@ -158,7 +159,7 @@ def test_distill_command(config, tmp_path):
         assert float(row["gain"]) == pytest.approx(mean - base, abs=1e-6)
     assert [r["measure"] for r in read(out / "distill_correlations.csv")] == ["sat", "cka"]
 
-    cli("distill", "--config", str(config), "--out", str(out), "--similarity", "sat,cka", "--train")
+    cli("distill", "--config", str(config), "--out", str(out), "--measures", "sat,cka", "--train")
     cached = read(out / "distill_runs.csv")
     assert not any(r["train_seconds"] for r in cached)  # every student loaded from the cache
     assert [r["test_accuracy"] for r in cached] == [r["test_accuracy"] for r in runs]
@@ -173,10 +174,10 @@ def test_distill_bad_roles(config, tmp_path, argv, message, capsys):
 
 
 def test_distances_are_negated_and_matrices_follow_the_config_order(config, tmp_path, monkeypatch):
-    import analysis.ensemble_study
-    from archsim.distill_command import student_similarity
-    from archsim.ensemble_command import ensemble_stage
-    from archsim.predictions import predict_run
+    import analysis.applications
+    from analysis.applications import ensemble_stage, student_similarity
+    from archsim.settings import EnsembleSettings
+    from archsim.zoo.predictions import predict_run
 
     cfg = load_config(config)
     run_ = build_run(cfg, progress=False)
@@ -184,16 +185,16 @@ def test_distances_are_negated_and_matrices_follow_the_config_order(config, tmp_
     d = np.arange(16.0).reshape(4, 4)
     d = d + d.T
     seen = {}
-    real = analysis.ensemble_study.study_ensembles
+    real = analysis.applications.study_ensembles
 
     def spy(names, *args, **kwargs):
         seen.update(args[4])
         return real(names, *args, **kwargs)
 
-    monkeypatch.setattr(analysis.ensemble_study, "study_ensembles", spy)
+    monkeypatch.setattr(analysis.applications, "study_ensembles", spy)
     options = {"grassmann": {"score": "distance"}, "cka": {}}
     ensemble_stage(tmp_path, cfg, run_, predict_run(cfg, run_, progress=False),
-                   {"grassmann": (order, d), "cka": (order, d)}, options, {"size": 2, "draws": 2})
+                   {"grassmann": (order, d), "cka": (order, d)}, options, EnsembleSettings(size=2, draws=2))
     back = [order.index(n) for n in NAMES]
     assert np.array_equal(seen["grassmann"], -d[np.ix_(back, back)])
     assert np.array_equal(seen["cka"], d[np.ix_(back, back)])
@@ -216,16 +217,15 @@ def test_mean_to_others_skips_the_diagonal_and_missing_values():
 
 
 def test_labelled_notes_name_their_measure_once():
-    from archsim.similarity.result import SimilarityResult
+    from archsim.similarity.measure import SimilarityResult
 
     result = SimilarityResult(["a"], np.ones((1, 1)), notes=["layer x", "cka: already named", "ckafoo"])
     assert result.labelled_notes("cka") == ["cka: layer x", "cka: already named", "cka: ckafoo"]
 
 
 def test_ensemble_and_distill_read_the_demos_matrices_and_leave_them(config, tmp_path, monkeypatch):
-    from archsim.measure_cache import cached_measure
-    from archsim.similarity.registry import MEASURES
-    from archsim.similarity_command import measure_options
+    from archsim.similarity.compute import cached_measure
+    from archsim.similarity.registry import MEASURES, measure_options
 
     cfg = load_config(config)
     run_ = build_run(cfg, progress=False)
@@ -238,8 +238,8 @@ def test_ensemble_and_distill_read_the_demos_matrices_and_leave_them(config, tmp
     def fail(*args, **kwargs):
         raise AssertionError("cka computed again")
 
-    monkeypatch.setitem(MEASURES, "cka", fail)
-    args = ("--config", str(config), "--out", str(out), "--similarity", "cka")
+    monkeypatch.setitem(MEASURES, "cka", dataclasses.replace(real, compute=fail))
+    args = ("--config", str(config), "--out", str(out), "--measures", "cka")
     cli("ensemble", *args, "--size", "2", "--draws", "2")  # the demo's matrix, read back
     pairs = read(out / "ensemble_pairs.csv")
     i, j = NAMES.index(pairs[0]["a"]), NAMES.index(pairs[0]["b"])
@@ -249,7 +249,7 @@ def test_ensemble_and_distill_read_the_demos_matrices_and_leave_them(config, tmp
     cli("distill", *args, "--student", "resnet_a", "--teachers", ",".join(NAMES[1:3]))
     assert (out / "cka.csv").read_bytes() == written  # and the zoo's matrix is not overwritten
 
-    monkeypatch.setitem(MEASURES, "cka", fail)
+    monkeypatch.setitem(MEASURES, "cka", dataclasses.replace(real, compute=fail))
     (out / "cka.csv").write_bytes(written + b"\n")  # an edited matrix is not trusted
     with pytest.raises(AssertionError, match="computed again"):
         cli("ensemble", *args, "--size", "2", "--draws", "2")

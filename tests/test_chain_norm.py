@@ -8,13 +8,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archsim.build import Run
 from archsim.errors import ArchsimError
-from archsim.models import create_model
 from archsim.similarity.chain_layers import fold, load_chain, trace_chain
 from archsim.similarity.chain_norm import align, layer_similarity, normalized_chain, overall
-from archsim.similarity.weight_metrics import weights
-from archsim.wrapper import PixelModel
+from archsim.similarity.measure import MeasureInputs
+from archsim.similarity.registry import MEASURES
+from archsim.zoo.build import Run
+from archsim.zoo.models import create_model
+from archsim.zoo.wrapper import PixelModel
 
 
 def _randomise_bn(net, seed=0):
@@ -180,3 +181,8 @@ def test_weights_measure_on_a_run():
     assert len([r for r in result.detail_rows if r[:2] == ["cnn", "twin"]]) == 4
     distance = weights(Run(models, None), {"score": "distance"}).values
     assert distance[0, 1] == pytest.approx(0.0, abs=1e-5) and distance[0, 2] > 0.5
+
+
+def weights(run, options):
+    """The registered `weights` measure on a run, its options checked as the command line checks them."""
+    return MEASURES["weights"](MeasureInputs(run), options)

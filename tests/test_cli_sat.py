@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from archsim.cli import main
-from archsim.matrix_csv import read_matrix
+from archsim.matrices import read_matrix
 
 CONFIG = {
     "seed": 0, "device": "cpu", "batch_size": 100, "eps_s": 0.01,
@@ -112,7 +112,7 @@ def test_image_folder_and_checkpoint_paths_relative_to_the_config(tmp_path):
     from PIL import Image
     from safetensors.torch import save_file
 
-    from archsim.models import create_model
+    from archsim.zoo.models import create_model
 
     rng = np.random.default_rng(0)
     for c in ("cat", "dog", "eel"):

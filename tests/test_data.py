@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-import archsim.data as data
-from archsim.data import describe, load_images, load_subset, select_indices
+import archsim.zoo.data as data
 from archsim.errors import ArchsimError
+from archsim.zoo.data import describe, load_images, load_subset, select_indices
 
 SIZES = {"ant": [(40, 30), (50, 50)], "bee": [(64, 48), (30, 70)], "cat": [(45, 45), (33, 60)]}
 

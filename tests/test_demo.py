@@ -1,6 +1,7 @@
 """`archsim demo` end to end on a tiny zoo (digits at 16 px), and the HTML report builder."""
 
 import base64
+import dataclasses
 import io
 import re
 import shutil
@@ -156,7 +157,7 @@ def test_demo_changed_option_recomputes_only_that_measure(runs, tmp_path):
     raw["similarity"] = {"cka": {"debiased": True}}
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(raw))
-    status, text = demo("--config", str(changed), "--out", str(copy), "--metrics", "cka,grassmann")
+    status, text = demo("--config", str(changed), "--out", str(copy), "--measures", "cka,grassmann")
     assert status == 0
     assert "[cka] computed" in text and "[grassmann] reused" in text
     assert "ran 0 attack and 0 evaluation units" in text
@@ -166,15 +167,15 @@ def test_a_failing_measure_is_skipped_with_its_reason(runs, tmp_path, monkeypatc
     from archsim.errors import ArchsimError
     from archsim.similarity import registry
 
-    def broken(run, options, *, seed, progress):
+    def broken(inputs, options):
         raise ArchsimError("no layer fits <this> zoo")
 
-    monkeypatch.setitem(registry.MEASURES, "cka", broken)
+    monkeypatch.setitem(registry.MEASURES, "cka", dataclasses.replace(registry.MEASURES["cka"], compute=broken))
     cfg, out, _, _ = runs
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
     (copy / "cka.key.json").unlink()
-    status, text = demo("--config", str(cfg), "--out", str(copy), "--metrics", "cka,gradient")
+    status, text = demo("--config", str(cfg), "--out", str(copy), "--measures", "cka,gradient")
     assert status == 0
     assert "[cka] skipped: no layer fits <this> zoo" in text
     html = (copy / "report.html").read_text()
@@ -183,7 +184,7 @@ def test_a_failing_measure_is_skipped_with_its_reason(runs, tmp_path, monkeypatc
 
 
 def test_demo_bad_input_is_one_clear_line(tmp_path, capsys, monkeypatch):
-    import archsim.demo_command as demo_command
+    import archsim.cli.demo as demo_command
 
     monkeypatch.setattr(demo_command, "default_config_path", lambda: tmp_path / "missing" / "demo.yaml")
     assert main(["demo", "--out", str(tmp_path / "o")]) == 2
@@ -191,8 +192,8 @@ def test_demo_bad_input_is_one_clear_line(tmp_path, capsys, monkeypatch):
     assert "config file not found" in err and "pass --config FILE" in err
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(CONFIG))
-    assert main(["demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--metrics", "cka,nope"]) == 2
-    assert "unknown similarity measure 'nope'" in capsys.readouterr().err
+    assert main(["demo", "--config", str(cfg), "--out", str(tmp_path / "o"), "--measures", "cka,nope"]) == 2
+    assert "unknown measure 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing trained or written
 
 
@@ -200,7 +201,7 @@ def test_default_config_is_the_repository_demo_config():
     from pathlib import Path
 
     import archsim
-    from archsim.demo_command import default_config_path
+    from archsim.cli.demo import default_config_path
 
     assert default_config_path() == Path(archsim.__file__).resolve().parent.parent / "configs" / "demo.yaml"
 

@@ -6,11 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archsim.distillation import DISTILL_DEFAULTS, distill_settings, kd_loss
 from archsim.errors import ArchsimError
-from archsim.models import create_model
-from archsim.training import random_shift, train_classifier
-from archsim.wrapper import PixelModel
+from archsim.settings import DistillSettings
+from archsim.zoo.kd_loss import kd_loss
+from archsim.zoo.models import create_model
+from archsim.zoo.training import random_shift, train_classifier
+from archsim.zoo.wrapper import PixelModel
 
 
 def _logits(seed, batch=5, classes=7):
@@ -53,10 +54,15 @@ def test_soft_target_gradient_is_the_closed_form(temperature):
     assert t.grad is None  # the teacher is detached
 
 
+def distill_settings(raw, where="distill"):
+    return DistillSettings.from_section(raw, where).as_dict()
+
+
 def test_distill_settings():
-    assert distill_settings(None) == DISTILL_DEFAULTS == {"student": None, "teachers": None, "seeds": 3,
-                                                          "epochs": None, "temperature": 4.0, "alpha": 0.9}
-    assert distill_settings({"alpha": 0}) == {**DISTILL_DEFAULTS, "alpha": 0}
+    defaults = distill_settings(None)
+    assert defaults == {"student": None, "teachers": None, "seeds": 3, "epochs": None, "temperature": 4.0,
+                        "alpha": 0.9}
+    assert distill_settings({"alpha": 0}) == {**defaults, "alpha": 0}
     assert distill_settings({"teachers": "a, b"})["teachers"] == ["a", "b"]
     with pytest.raises(ArchsimError, match="unknown key 'temp' in models\\[1\\].distill; allowed: alpha, epochs, "
                                            "seeds, student, teachers, temperature"):

@@ -8,10 +8,22 @@ from scipy import stats
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-from analysis.ensemble_eval import (evaluate_members, pair_gains, similarity_gain_correlation,
-                                    softmax_predictions, vote_predictions)
-from analysis.ensemble_selection import (LAMBDA_GRID, choose_lambda, greedy_diverse, normalised,
-                                         one_per_cluster, random_draws, top_k)
+from analysis.ensemble_eval import (
+    evaluate_members,
+    pair_gains,
+    similarity_gain_correlation,
+    softmax_predictions,
+    vote_predictions,
+)
+from analysis.ensemble_selection import (
+    LAMBDA_GRID,
+    choose_lambda,
+    greedy_diverse,
+    normalised,
+    one_per_cluster,
+    random_draws,
+    top_k,
+)
 
 # 3 models x 4 images x 3 classes. Per image (argmaxes m0, m1, m2 -> vote; mean -> softmax):
 #   0: 0, 0, 1 -> vote 0; mean (.4, .533, .067) -> 1

@@ -8,14 +8,15 @@ import torch
 from safetensors.numpy import save_file
 from torch import nn
 
-from archsim.build import Run
 from archsim.errors import ArchsimError
-from archsim.models import create_model
 from archsim.similarity.conv_layers import ConvLayer, spatial_convs
 from archsim.similarity.filter_atoms import atom_cosines, fit_atoms, model_scores, reference_coefficients
-from archsim.similarity.weight_metrics import atoms
-from archsim.training import train_classifier
-from archsim.wrapper import PixelModel
+from archsim.similarity.measure import MeasureInputs
+from archsim.similarity.registry import MEASURES
+from archsim.zoo.build import Run
+from archsim.zoo.models import create_model
+from archsim.zoo.training import train_classifier
+from archsim.zoo.wrapper import PixelModel
 
 
 def _layer(weight, name="conv"):
@@ -121,5 +122,10 @@ def test_measure_options(related_models, tmp_path):
         atoms(run, {"coefficients": str(tmp_path / "text.safetensors")})
     with pytest.raises(ArchsimError, match="weighting must be one of"):
         atoms(run, {"weighting": "depth"})
-    with pytest.raises(ArchsimError, match="m must be at least 1"):
+    with pytest.raises(ArchsimError, match="m must be a whole number >= 1"):
         atoms(run, {"m": 0})
+
+
+def atoms(run, options):
+    """The registered `atoms` measure on a run, its options checked as the command line checks them."""
+    return MEASURES["atoms"](MeasureInputs(run), options)

@@ -8,11 +8,16 @@ from scipy.linalg import sqrtm
 from torch import nn
 
 from archsim.errors import ArchsimError
-from archsim.models import create_model
 from archsim.similarity.activations import layer_gradients, tempered_objective
-from archsim.similarity.gradient_kernel import (GradientKernel, count_sketch, kernel_cka, kernel_euclidean,
-                                                normalized_bures_similarity)
-from archsim.wrapper import PixelModel
+from archsim.similarity.gradient_kernel import (
+    GradientKernel,
+    count_sketch,
+    kernel_cka,
+    kernel_euclidean,
+    normalized_bures_similarity,
+)
+from archsim.zoo.models import create_model
+from archsim.zoo.wrapper import PixelModel
 
 
 def softmax(z):

@@ -6,14 +6,21 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from archsim.build import Run
 from archsim.errors import ArchsimError
-from archsim.models import create_model
 from archsim.similarity.conv_layers import resample, spatial_convs
-from archsim.similarity.grassmann import (compare_subspaces, filter_subspace, grassmann_distance, match_layers,
-                                          principal_angles, subspace_similarity)
-from archsim.similarity.weight_metrics import grassmann
-from archsim.wrapper import PixelModel
+from archsim.similarity.grassmann import (
+    compare_subspaces,
+    filter_subspace,
+    grassmann_distance,
+    match_layers,
+    principal_angles,
+    subspace_similarity,
+)
+from archsim.similarity.measure import MeasureInputs
+from archsim.similarity.registry import MEASURES
+from archsim.zoo.build import Run
+from archsim.zoo.models import create_model
+from archsim.zoo.wrapper import PixelModel
 
 
 def _basis(*columns):
@@ -119,10 +126,15 @@ def test_measure_coverage_not_applicable_and_matrix():
     rows = [r for r in result.detail_rows if r[:2] == ["two_convs", "resnet"]]
     assert len(rows) == 2 and {r[5] for r in rows} <= {"3x3", "7x7"} and rows[1][4] == "5x5"
     assert grassmann(Run(models, None), {"m": 2, "score": "distance"}).values[0, 0] == pytest.approx(0, abs=1e-6)
-    for options, message in [({"size": 3}, "unknown option 'size'"), ({"k": 1}, "k must be at least 2"),
+    for options, message in [({"size": 3}, "unknown option 'size'"), ({"k": 1}, "k must be a whole number >= 2"),
                              ({"m": 10}, "between 1 and k"), ({"m": "six"}, "m must be a whole number"),
                              ({"match": "nearest"}, "match must be one of")]:
         with pytest.raises(ArchsimError, match=message):
             grassmann(Run(models, None), options)
     with pytest.raises(ArchsimError, match="no model can be compared"):
         grassmann(Run({"mlp": models["mlp"]}, None), {})
+
+
+def grassmann(run, options):
+    """The registered `grassmann` measure on a run, its options checked as the command line checks them."""
+    return MEASURES["grassmann"](MeasureInputs(run), options)

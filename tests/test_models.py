@@ -1,12 +1,12 @@
 """Model creation, weights loading (local files and the offline hub cache), identity."""
 
-import torch
 import pytest
 import timm
+import torch
 from safetensors.torch import save_file
 
 from archsim.errors import ArchsimError
-from archsim.models import create_model, load_checkpoint, model_identity, weights_hash
+from archsim.zoo.models import create_model, load_checkpoint, model_identity, weights_hash
 
 
 def small(**kw):

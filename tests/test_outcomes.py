@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from archsim.matrix_csv import read_matrix
-from archsim.outcomes import SATResult, wilson_interval
+from archsim.matrices import read_matrix
+from archsim.sat.intervals import wilson_interval
+from archsim.sat.result import SATResult
 
 
 def hand_outcomes():

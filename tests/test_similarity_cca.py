@@ -6,8 +6,8 @@ import torch
 from scipy.linalg import subspace_angles
 
 from archsim.errors import ArchsimError
-from archsim.similarity.canonical_correlation import cca, pwcca, svcca
-from archsim.similarity.kernel_alignment import linear_cka
+from archsim.similarity.cca import cca, pwcca, svcca
+from archsim.similarity.cka import linear_cka
 
 
 def inv_sqrt(c):

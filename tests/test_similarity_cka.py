@@ -8,15 +8,22 @@ from scipy.spatial.distance import pdist, squareform
 from scipy.stats import ortho_group
 
 from archsim.errors import ArchsimError
-from archsim.models import create_model
+from archsim.similarity import cka_minibatch
 from archsim.similarity.activations import default_layers, layer_features
-from archsim.similarity.kernel_alignment import (center_gram, cka, cka_matrix, feature_space_linear_cka, gram_linear, gram_rbf,
-                                   linear_cka, rbf_cka)
-from archsim.similarity.layer_grid import layer_cka
-from archsim.similarity import streaming_cka
-from archsim.similarity.streaming_cka import MinibatchCKA, minibatch_cka
-from archsim.wrapper import PixelModel
-
+from archsim.similarity.cka import (
+    center_gram,
+    cka,
+    cka_matrix,
+    feature_space_linear_cka,
+    gram_linear,
+    gram_rbf,
+    linear_cka,
+    rbf_cka,
+)
+from archsim.similarity.cka_minibatch import MinibatchCKA, minibatch_cka
+from archsim.similarity.layer_cka import layer_cka
+from archsim.zoo.models import create_model
+from archsim.zoo.wrapper import PixelModel
 
 # --- the reference: plain numpy, straight from the formulas -------------------------------------------
 
@@ -249,7 +256,7 @@ def test_hooked_activations_equal_timm_forward_intermediates(two_models):
 def test_layer_cka_matches_the_reference_and_forms_each_gram_once_per_batch(two_models, monkeypatch):
     resnet, vit, images = two_models
     layers_a, layers_b = default_layers(resnet), default_layers(vit)
-    mb = streaming_cka
+    mb = cka_minibatch
     calls = []
     real = mb.centred_gram
     monkeypatch.setattr(mb, "centred_gram", lambda x: calls.append(1) or real(x))

@@ -7,10 +7,10 @@ import pytest
 import torch
 import yaml
 
-from archsim.build import build_run
 from archsim.cli import main
 from archsim.config import load_config
-from archsim.matrix_csv import read_matrix
+from archsim.matrices import read_matrix
+from archsim.zoo.build import build_run
 
 CONFIG = {
     "seed": 0, "device": "cpu", "batch_size": 100,
@@ -37,7 +37,7 @@ def config(tmp_path_factory):
 
 
 def similarity(config, out, metric, *settings):
-    argv = ["similarity", "--metric", metric, "--config", str(config), "--out", str(out), "--no-progress"]
+    argv = ["similarity", "--measure", metric, "--config", str(config), "--out", str(out), "--no-progress"]
     return main(argv + [a for s in settings for a in ("--set", s)])
 
 
@@ -142,14 +142,14 @@ def test_layers_command_writes_the_matrix_and_a_heatmap(config, tmp_path, capsys
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["similarity", "--metric", "cka", "--set", "colour=red"], "unknown option 'colour' for --metric cka; allowed: "),
-    (["similarity", "--metric", "cka", "--set", "layer=blocks.9"], "has no layer 'blocks.9'"),
-    (["similarity", "--metric", "cka", "--set", "minibatch=3"], "minibatch must be an integer >= 4"),
-    (["similarity", "--metric", "cka", "--set", "minibatch=50", "--set", "debiased=false"], "unbiased HSIC"),
-    (["similarity", "--metric", "cka", "--set", "layer={vitt: blocks.0}"], "not a model label"),
-    (["similarity", "--metric", "gradient", "--set", "beta=1"], "beta = 1"),
-    (["similarity", "--metric", "gradient", "--set", "index=cosine"], "index must be one of cka, euclidean, nbs"),
-    (["similarity", "--metric", "svcca", "--set", "statistic=max"], "statistic must be one of mean_rho, r2"),
+    (["similarity", "--measure", "cka", "--set", "colour=red"], "unknown option 'colour' in cka; allowed: "),
+    (["similarity", "--measure", "cka", "--set", "layer=blocks.9"], "has no layer 'blocks.9'"),
+    (["similarity", "--measure", "cka", "--set", "minibatch=3"], "minibatch must be a whole number >= 4"),
+    (["similarity", "--measure", "cka", "--set", "minibatch=50", "--set", "debiased=false"], "unbiased HSIC"),
+    (["similarity", "--measure", "cka", "--set", "layer={vitt: blocks.0}"], "not a model label"),
+    (["similarity", "--measure", "gradient", "--set", "beta=1"], "beta = 1"),
+    (["similarity", "--measure", "gradient", "--set", "index=cosine"], "index must be one of cka, euclidean, nbs"),
+    (["similarity", "--measure", "svcca", "--set", "statistic=max"], "statistic must be one of mean_rho, r2"),
     (["layers", "resnet_narrow", "nope"], "no model labelled 'nope'"),
     (["layers", "resnet_narrow", "vit_micro", "--layers-b", "blocks.7"], "vit_micro has no layer 'blocks.7'"),
 ])

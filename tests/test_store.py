@@ -10,17 +10,24 @@ import time
 import numpy as np
 import pytest
 import torch
+from store_fixtures import (
+    ATTACK,
+    finished_runs,
+    perturbed_checkpoint,
+    query,
+    runs_per_unit,
+    stored_result,
+    write_config,
+)
 
 import archsim
 import attacks
 from archsim.cli import main
-from archsim.data import describe, select_indices
 from archsim.errors import ArchsimError
 from archsim.store import RunStore
 from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
 from archsim.store.tensors import CorruptTensorFile, FileRecord, read_advset, resolve
-from store_fixtures import (ATTACK, finished_runs, perturbed_checkpoint, query, runs_per_unit, stored_result,
-                            write_config)
+from archsim.zoo.data import describe, select_indices
 
 
 def sat(config, out, capsys, *extra) -> str:

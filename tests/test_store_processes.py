@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
+from store_fixtures import query, runs_per_unit, write_config
 
 from archsim.cli import main
-from store_fixtures import query, runs_per_unit, write_config
 
 SLOW = {"steps": 50}  # about half a second per attack unit here, so a run can be caught in the middle
 

@@ -3,9 +3,9 @@
 import os
 
 import pytest
+from store_fixtures import query, write_config
 
 from archsim.cli import main
-from store_fixtures import query, write_config
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra archsim[ray]: pip install -e '.[test,ray]'")
 

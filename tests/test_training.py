@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from archsim.build import weights_cache_path
 from archsim.config import parse_config
-from archsim.data import describe
 from archsim.errors import ArchsimError
-from archsim.training import random_shift
+from archsim.zoo.build import weights_cache_path
+from archsim.zoo.data import describe
+from archsim.zoo.training import random_shift
 
 BASE = {"data": {"source": "digits", "resolution": 16}, "train": {"epochs": 4, "lr": 0.003},
         "models": [{"name": "resnet18", "label": "a"},
@@ -18,13 +18,13 @@ BASE = {"data": {"source": "digits", "resolution": 16}, "train": {"epochs": 4, "
 def test_a_model_train_section_overrides_the_config_key_by_key():
     cfg = parse_config(BASE)
     a, b, c = cfg.models
-    assert cfg.train_settings(a)["epochs"] == 4 and cfg.train_settings(a)["shift"] == 0
-    assert cfg.train_settings(b)["epochs"] == 9 and cfg.train_settings(b)["shift"] == 2
-    assert cfg.train_settings(b)["lr"] == 0.003  # inherited
-    assert cfg.train_settings(c) is None  # has weights: never trained here
+    assert a.training.epochs == 4 and a.training.shift == 0
+    assert b.training.epochs == 9 and b.training.shift == 2
+    assert b.training.lr == 0.003  # inherited
+    assert c.training is None  # has weights: never trained here
     alone = parse_config({**BASE, "train": None})
-    assert alone.train_settings(alone.models[0]) is None  # no train section anywhere: not trained
-    assert alone.train_settings(alone.models[1])["epochs"] == 9
+    assert alone.models[0].training is None  # no train section anywhere: not trained
+    assert alone.models[1].training.epochs == 9
 
 
 def test_the_weights_cache_key_follows_the_effective_settings():

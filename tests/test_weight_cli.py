@@ -1,4 +1,4 @@
-"""`archsim similarity --metric atoms|grassmann|weights` and `archsim weights-test` end to end on tiny digits models."""
+"""`archsim similarity --measure atoms|grassmann|weights` and `archsim weights-test` end to end on tiny digits models."""
 
 import csv
 
@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from archsim.cli import main
-from archsim.matrix_csv import read_matrix
+from archsim.matrices import read_matrix
 
 VGG = {"name": "vgg11_bn", "input_size": 16,
        "kwargs": {"num_classes": 10, "model_cfg": [8, "M", 16, "M"], "mlp_ratio": 0.002}}
@@ -47,7 +47,7 @@ def test_similarity_metrics(config, three_models, tmp_path, capsys):
     out = tmp_path / "out"
     names = [f"vgg{i}" for i in range(4)] + ["resnet"]
     for metric, path in (("atoms", config), ("grassmann", config), ("weights", three_models)):
-        assert main(["similarity", "--metric", metric, "--config", str(path), "--out", str(out),
+        assert main(["similarity", "--measure", metric, "--config", str(path), "--out", str(out),
                      "--no-progress"]) == 0
     assert read_matrix(out / "atoms.csv")[0] == names and read_matrix(out / "grassmann.csv")[0] == names
     printed = capsys.readouterr().out
@@ -70,7 +70,7 @@ def test_similarity_metrics(config, three_models, tmp_path, capsys):
     layers = {r["layer"] for r in _rows(out / "weights_detail.csv")}
     assert layers == {"features.0", "features.4", "pre_logits.fc1", "pre_logits.fc2", "head.fc"}
 
-    assert main(["similarity", "--metric", "grassmann", "--config", str(config), "--out", str(out),
+    assert main(["similarity", "--measure", "grassmann", "--config", str(config), "--out", str(out),
                  "--set", "score=distance", "--set", "match=assignment", "--no-progress"]) == 0
     _, d = read_matrix(out / "grassmann.csv")
     assert np.allclose(np.diag(d), 0, atol=1e-5) and (d[~np.eye(5, dtype=bool)] > 0).all()

@@ -9,8 +9,8 @@ from PIL import Image
 from torchvision import transforms
 
 from archsim.errors import ArchsimError
-from archsim.models import create_model
-from archsim.wrapper import PixelModel
+from archsim.zoo.models import create_model
+from archsim.zoo.wrapper import PixelModel
 
 
 def photo(seed=0, size=(300, 240)):

@@ -5,10 +5,10 @@ import csv
 import pytest
 import yaml
 
-from archsim.build import build_run
 from archsim.cli import main
 from archsim.config import parse_config
 from archsim.errors import ArchsimError
+from archsim.zoo.build import build_run
 
 DATA = {"source": "digits", "resolution": 16, "subset": {"how": "balanced", "n": 10, "seed": 0},
         "validation": {"how": "balanced", "n": 5, "seed": 1}}
@@ -20,7 +20,7 @@ CONFIG = {"seed": 0, "device": "cpu", "batch_size": 64, "data": DATA,
 
 def test_validation_images_are_outside_the_test_images_and_training(monkeypatch):
     seen = {}
-    monkeypatch.setattr("archsim.build.train_classifier",
+    monkeypatch.setattr("archsim.zoo.build.train_classifier",
                         lambda model, images, labels, **kw: seen.setdefault("n", len(images)))
     run = build_run(parse_config(CONFIG), progress=False)
     test_ids, val_ids = set(run.images.ids), set(run.validation.ids)

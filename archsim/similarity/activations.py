@@ -22,7 +22,7 @@ from torch import nn
 
 from archsim.errors import ArchsimError
 from archsim.similarity.inputs import batch_slices
-from archsim.wrapper import PixelModel
+from archsim.zoo.wrapper import PixelModel
 
 PRE_LOGITS = "pre_logits"
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import load_file
 
 from archsim.errors import ArchsimError
 from archsim.similarity.conv_layers import ConvLayer, filter_matrix
@@ -39,7 +40,6 @@ WEIGHTINGS = ("uniform", "params")
 @dataclass
 class AtomFit:
     """A model's atoms per decomposed layer (m x k^2) and the relative residual of each fit."""
-
     atoms: dict[str, np.ndarray]
     residuals: dict[str, float]
 
@@ -62,8 +62,6 @@ def reference_coefficients(layers: list[ConvLayer], m: int) -> dict[str, np.ndar
 
 def load_coefficients(path: str | Path) -> dict[str, np.ndarray]:
     """User-given coefficients: a safetensors file mapping layer names to (c_out, c_in, m) tensors."""
-    from safetensors.numpy import load_file
-
     path = Path(path)
     if not path.is_file():
         raise ArchsimError(f"coefficients file not found: {path}")

@@ -34,7 +34,7 @@ import math
 import torch
 
 from archsim.errors import ArchsimError
-from archsim.similarity.kernel_alignment import center_gram
+from archsim.similarity.cka import center_gram
 from archsim.similarity.inputs import as_features
 
 

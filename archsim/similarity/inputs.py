@@ -4,7 +4,7 @@ A representation is an (n, p) matrix: n examples (rows, the same examples in
 the same order for both representations compared) by p features. Numpy arrays
 and torch tensors are accepted; (n, d1, d2, ...) activations are flattened to
 (n, d1*d2*...). The measures compute in float64 (the minibatch Gram products
-excepted, see `archsim.similarity.streaming_cka`).
+excepted, see `archsim.similarity.cka_minibatch`).
 """
 
 from __future__ import annotations

@@ -1,18 +1,53 @@
-"""Every measure `archsim similarity --metric NAME` can compute, by name, and the options each accepts."""
+"""Every measure, by the name a user types (`--measure NAME`, `--measures a,b`): one record each.
 
-from archsim.similarity.representation_metrics import MEASURES as REPRESENTATION_MEASURES
-from archsim.similarity.representation_metrics import OPTIONS as REPRESENTATION_OPTIONS
-from archsim.similarity.weight_metrics import MEASURES as WEIGHT_MEASURES
-from archsim.similarity.weight_metrics import OPTIONS as WEIGHT_OPTIONS
+    MEASURES[name] -> Measure (name, compute, options with types, defaults and bounds, orientation)
+    get_measure(name) -> Measure, or ArchsimError listing the names
+    measure_options(cfg, name, settings) -> the config's `similarity: {name: {...}}` updated with
+                                            `settings` (--set), checked; as given (no defaults filled in)
+    measure_names(text) -> ["a", "b"] from "a, b"
+    oriented(name, values, options) -> the matrix with larger = more similar
 
-MEASURES = {**REPRESENTATION_MEASURES, **WEIGHT_MEASURES}
-OPTIONS = {**REPRESENTATION_OPTIONS, **WEIGHT_OPTIONS}  # name -> {option: default}
+SAT is registered like the others (`archsim.similarity.sat_measure`).
+"""
 
-DISTANCE_SETTINGS = {"grassmann": ("score", "distance"), "weights": ("score", "distance"),
-                     "gradient": ("index", "euclidean")}  # the option values that make a measure a distance
+from __future__ import annotations
+
+import numpy as np
+
+from archsim.errors import ArchsimError
+from archsim.options import name_list
+from archsim.similarity.measure import Measure
+from archsim.similarity.representation_measures import MEASURES as REPRESENTATION_MEASURES
+from archsim.similarity.sat_measure import SAT
+from archsim.similarity.weight_measures import MEASURES as WEIGHT_MEASURES
+
+MEASURES: dict[str, Measure] = {m.name: m for m in [SAT, *REPRESENTATION_MEASURES, *WEIGHT_MEASURES]}
 
 
-def is_distance(metric: str, options: dict) -> bool:
-    """Whether `metric` with `options` gives a distance (smaller = more similar) rather than a similarity."""
-    key, value = DISTANCE_SETTINGS.get(metric, (None, None))
-    return key is not None and options.get(key) == value
+def get_measure(name: str) -> Measure:
+    if name not in MEASURES:
+        raise ArchsimError(f"unknown measure {name!r}; choose from {', '.join(sorted(MEASURES))}")
+    return MEASURES[name]
+
+
+def measure_options(cfg, name: str, settings: dict | None = None) -> dict:
+    """The config's options for `name` with `settings` over them; unknown keys and bad values raise ArchsimError."""
+    options = {**(cfg.similarity.get(name) or {}), **(settings or {})}
+    get_measure(name).check(options)
+    return options
+
+
+def measure_names(text, where: str = "--measures") -> list[str]:
+    """The measure names of a comma-separated string (or a list); each must be registered."""
+    names = name_list(text, where, "measure names")
+    if not names:
+        raise ArchsimError(f"no measure given in {where} (e.g. sat,cka)")
+    for name in names:
+        get_measure(name)
+    return names
+
+
+def oriented(name: str, values, options: dict | None = None) -> np.ndarray:
+    """`values` of measure `name` as a similarity (larger = more similar): a distance setting is negated."""
+    measure = get_measure(name)
+    return measure.oriented(values, measure.check(options or {}))

@@ -21,6 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, permutation_test_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 from archsim.errors import ArchsimError
 
@@ -61,7 +66,6 @@ def hypothesis_training_testing(X_a: np.ndarray, X_b: np.ndarray, *, n_splits: i
         raise ArchsimError(f"splits must be between 2 and the smaller group's size {min(n_a, n_b)}, got {k}")
     if n_permutations < 1:
         raise ArchsimError(f"permutations must be at least 1, got {n_permutations}")
-    from sklearn.model_selection import StratifiedKFold, permutation_test_score  # sklearn takes a second to import
 
     X = np.concatenate([X_a, X_b])
     y = np.array([0] * n_a + [1] * n_b)
@@ -76,10 +80,5 @@ def hypothesis_training_testing(X_a: np.ndarray, X_b: np.ndarray, *, n_splits: i
 
 def _pipeline(classifier: str):
     """Standardised features, then the linear classifier."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
-
     model = LogisticRegression(max_iter=2000) if classifier == "logistic" else LinearSVC(max_iter=20000)
     return make_pipeline(StandardScaler(), model)

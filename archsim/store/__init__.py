@@ -12,8 +12,8 @@ restarted, and several processes can share one store (archsim.store.runstore);
 
 from archsim.store.executors import LocalExecutor, RayExecutor
 from archsim.store.keys import attack_entry, dataset_entry, model_entry
+from archsim.store.resume import RunReport, run_plan
 from archsim.store.runstore import Plan, RunStore
-from archsim.store.scheduler import RunReport, run_plan
 from archsim.store.tensors import CorruptTensorFile
 
 __all__ = ["CorruptTensorFile", "LocalExecutor", "Plan", "RayExecutor", "RunReport", "RunStore", "attack_entry",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from archsim import units
+from archsim.sat import units
 from archsim.store.tensors import FileRecord, read_advset, write_advset
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 from timm.models import split_model_name_tag
 
-from archsim.data import ImageSet
-from archsim.models import weights_hash
-from archsim.units import EVAL_BATCH_FACTOR
-from archsim.wrapper import PixelModel
+from archsim.sat.units import EVAL_BATCH_FACTOR
+from archsim.zoo.data import ImageSet
+from archsim.zoo.models import weights_hash
+from archsim.zoo.wrapper import PixelModel
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError
-from archsim.outcomes import SATResult
+from archsim.sat.result import SATResult
 from archsim.store.db import connect, transaction
 from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
 from archsim.store.leases import LEASE_S, is_gone

@@ -5,7 +5,7 @@
     sha256_file(path) -> str
 
 An adversarial set file holds `index` (int64) and `delta` (float16), see
-`archsim.advset`. Every path is resolved and must stay inside RUN_DIR/tensors
+`archsim.sat.advset`. Every path is resolved and must stay inside RUN_DIR/tensors
 (a path from the database that points elsewhere is an error, not a read).
 A missing, truncated or altered file raises `CorruptTensorFile`; the store
 then recomputes the unit that wrote it. A file is hashed once per process
@@ -22,9 +22,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from archsim.advset import AdvSet
 from archsim.errors import ArchsimError
 from archsim.files import atomic_path
+from archsim.sat.advset import AdvSet
 
 TENSOR_DIR = "tensors"
 _verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256 this process checked

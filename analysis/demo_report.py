@@ -1,0 +1,91 @@
+"""Stage 7 of `archsim demo`: the HTML report, assembled from what the stages before it produced.
+
+    write_report(path, config_path, cfg, run_, zoo, sat, units, analysis, notes, extra, start) -> path
+
+Sections: the summary, the zoo table, the per-model table, the SAT heatmap in
+dendrogram order with the cluster spectrum and the 2-D maps, every pair with
+its interval, component importance, SAT against each other measure, and the
+`extra` sections (ensembles, distillation); rendered by `analysis.report`.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import timm
+import torch
+
+import archsim
+from analysis.demo_analysis import Analysis
+from analysis.report import Figure, ReportData, Table, render_report
+from archsim.files import atomic_path
+from archsim.matrices import mean_to_others
+
+
+def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, analysis: Analysis, notes,
+                  extra: list, start: float) -> Path:
+    def fig(role: str, caption: str) -> list[Figure]:
+        p = analysis.figures.get(role)
+        return [Figure(p.name, p.read_bytes(), caption)] if p is not None else []
+
+    attack = cfg.attack
+    summary = {"models": len(sat.names), "test images": len(run_.images),
+               "validation images": 0 if run_.validation is None else len(run_.validation),
+               "attack": f"PGD {attack.get('norm', '')}, eps {attack.get('eps')}, {attack.get('steps')} steps",
+               "SAT units": units.summary(), "device": str(cfg.torch_device()), "seed": cfg.seed,
+               "config": str(config_path), "time (this run)": f"{time.perf_counter() - start:.1f} s"}
+    zoo_table = Table(["model", "timm name", "params (M)", "weights", "train s", "val acc", "test acc"],
+                      [[r.model, r.timm_name, r.params / 1e6, r.weights, r.train_seconds, r.val_accuracy,
+                        r.test_accuracy] for r in zoo])
+    data = ReportData(title="archsim demo report", summary=summary, zoo=zoo_table, seed=cfg.seed,
+                      config_text=config_path.read_text(),
+                      versions={"archsim": archsim.__version__, "torch": torch.__version__, "timm": timm.__version__,
+                                "python": platform.python_version(), "platform": platform.platform()},
+                      skipped=dict(analysis.skipped), measure_notes=list(notes), extra=list(extra))
+    cl = analysis.clusters
+    cluster = dict(zip(cl.names, cl.labels)) if cl is not None else {}
+    data.models = Table(["model", "test acc", "white-box success", "mean SAT to others", "cluster"],
+                        [[n, float(sat.clean_accuracy[i]), float(sat.transfer[i, i]), mean_to_others(sat.sat, i),
+                          int(cluster[n]) if n in cluster else None] for i, n in enumerate(sat.names)],
+                        caption="white-box success = the PGD attack's success rate on the model's own correctly "
+                                "classified test images (the SAT diagonal is its ln(100 x rate))")
+    if cl is not None:
+        data.sat_figure = fig("sat", "SAT matrix (natural log of 100 x the pooled transfer rate); rows and columns "
+                                     "in the order of the average-linkage dendrogram above it.")[0]
+        data.cluster_figures = fig("spectrum", f"Eigenvalues of the normalised Laplacian; k = {cl.k} "
+                                               f"({cl.k_method}).")
+        data.maps = fig("mds", "Metric MDS of the SAT dissimilarity (max SAT - SAT), coloured by spectral cluster.") \
+            + fig("tsne", "t-SNE of the same dissimilarity.")
+    pairs = sorted((p for p in sat.pairs() if p["a"] != p["b"]), key=lambda p: -p["sat"])
+    if pairs:
+        data.pairs = Table(["model A", "model B", "|X_AB|", "SAT", "95% CI low", "95% CI high", "A to B", "B to A"],
+                           [[p["a"], p["b"], p["n_common"], p["sat"], p["ci_low"], p["ci_high"], p["rate_a_to_b"],
+                             p["rate_b_to_a"]] for p in pairs],
+                           caption="All pairs, most similar first. X_AB: test images both models classify "
+                                   "correctly; A to B: share of A's adversarial images that fool B; the interval "
+                                   "is the 95% Wilson interval of the pooled rate, on the SAT scale.")
+    if analysis.importance is not None:
+        imp = analysis.importance
+        data.importance = Table(["method", "R^2 (in sample)", "CV R^2", "CV R^2 std", "models", "pairs"],
+                                [[meth, f["r2"], f["cv_r2"], f["cv_r2_std"], imp.n_models, imp.n_pairs]
+                                 for meth, f in imp.fit.items()],
+                                caption="How well pairs of component values predict SAT (cross-validated over "
+                                        "model pairs).")
+        data.importance_figures = fig("importance", "Importance of each architectural component for SAT.")
+    if analysis.comparisons:
+        data.comparisons = Table(
+            ["measure", "models", "pairs", "Spearman rho", "Spearman p", "Kendall tau", "Pearson r", "Mantel r",
+             "Mantel p", "NN agreement"],
+            [[metric, c.n_models, c.n_pairs, c.spearman, c.spearman_p, c.kendall, c.pearson, c.mantel_r, c.mantel_p,
+              c.nn_agreement] for metric, c in analysis.comparisons],
+            caption="Rank and linear correlations of the off-diagonal pairs; Mantel: permutation test over "
+                    f"model relabelings ({analysis.comparisons[0][1].permutations} permutations).")
+        for metric, _ in analysis.comparisons:
+            data.comparison_figures += fig(f"scatter_{metric}", f"SAT against {metric}, one point per model pair.")
+    html = render_report(data)
+    analysis.figure_count = html.count("<img ")
+    with atomic_path(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return path

@@ -1,0 +1,57 @@
+"""What the commands share: the run arguments (--config, --out, --device, --no-progress), --set pairs, warnings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from contextlib import contextmanager
+
+import yaml
+
+from archsim.config import RunConfig, load_config
+from archsim.errors import ArchsimError
+
+
+def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str = "output folder",
+                      device_help: str = "override the config's device (cpu, cuda, auto)") -> None:
+    """--config FILE, --out DIR, --device, --no-progress."""
+    p.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
+    p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--device", help=device_help)
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The config named by --config, with --device applied."""
+    cfg = load_config(args.config)
+    if args.device:
+        cfg.device = args.device
+    return cfg
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'}; each value read as YAML."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ArchsimError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+@contextmanager
+def report_warnings():
+    """Print each warning raised inside as one 'warning: ...' line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                msg = str(w.message)
+                if msg not in seen and issubclass(w.category, UserWarning):
+                    seen.add(msg)
+                    print(f"warning: {msg}", file=sys.stderr)

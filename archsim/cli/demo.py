@@ -1,0 +1,193 @@
+"""`archsim demo [--config FILE] [--out DIR]`: everything on one zoo, then one self-contained HTML report.
+
+Stages, each the code of the command named, with its files in DIR:
+
+1. zoo: train (or load from the weights cache) every model; DIR/zoo.csv (`archsim zoo train`);
+2. SAT through the run store in DIR, so a rerun computes nothing; DIR/sat.csv, transfer.csv, pairs.csv,
+   clean_accuracy.csv (`archsim sat`);
+3. the similarity measures of --metrics; DIR/<metric>.csv (`archsim similarity`). A measure's
+   matrix is reused when DIR/<metric>.key.json says it was made from the same models (weights),
+   images, options and seed; a measure that fails for the zoo is skipped with its reason;
+4. components of the models, clustering of SAT, component importance and the comparison of SAT with
+   each measure; DIR/analysis/ (`archsim components`, `archsim analyze`), plus sat_heatmap.png;
+5. ensembles chosen by SAT and by each measure, checked on the test images; DIR/ensembles/
+   (`archsim ensemble`; skipped without `data.validation`), with the config's `ensemble:` size and draws;
+6. distillation into the config's `distill.student` from each of `distill.teachers`; DIR/distill/
+   (`archsim distill --train`, students cached; skipped when the config names no student);
+7. DIR/report.html, one file with every figure embedded.
+
+The default config is configs/demo.yaml of the archsim repository (found from
+the installed package, whatever the working directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from analysis.applications import distill_stage, ensemble_stage
+from analysis.demo_analysis import Analysis, analyse
+from analysis.demo_report import write_report
+from analysis.report_sections import distill_section, ensemble_section
+from archsim.cli.args import report_warnings
+from archsim.config import load_config
+from archsim.errors import ArchsimError
+from archsim.matrices import mean_to_others
+from archsim.sat.in_store import sat_in_store
+from archsim.similarity.compute import cached_measure
+from archsim.similarity.registry import measure_names, measure_options
+from archsim.terminal_table import format_table
+from archsim.zoo.build import build_run
+from archsim.zoo.predictions import predict_run
+from archsim.zoo.zoo_table import write_zoo_csv, zoo_rows
+
+DEFAULT_MEASURES = ("cka", "svcca", "gradient", "grassmann", "atoms")
+DEFAULT_OUT = "runs/demo"
+
+
+def default_config_path() -> Path:
+    """demo.yaml of the configs shipped with the package (`archsim.configs`, the repository's configs/ folder)."""
+    return Path(str(importlib.resources.files("archsim.configs") / "demo.yaml"))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run everything on a zoo and write one self-contained HTML report",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help=f"YAML run config (default: {default_config_path()})")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"run directory (default: {DEFAULT_OUT})")
+    p.add_argument("--measures", default=",".join(DEFAULT_MEASURES),
+                   help=f"comma-separated similarity measures to compare with SAT (default: "
+                        f"{','.join(DEFAULT_MEASURES)}; empty: none)")
+    p.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=run)
+
+
+class Stages:
+    """Wall time and an outcome line per stage, for the final summary."""
+
+    def __init__(self):
+        self.rows: list[tuple[str, float, str]] = []
+
+    def add(self, name: str, start: float, outcome: str) -> None:
+        self.rows.append((name, time.perf_counter() - start, outcome))
+        tqdm.write(f"[{name}] {outcome} ({self.rows[-1][1]:.1f} s)")  # above any progress bar
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    config_path = Path(args.config) if args.config else default_config_path()
+    if not config_path.is_file():
+        raise ArchsimError(f"config file not found: {config_path}"
+                           + ("" if args.config else " (the default demo config; pass --config FILE)"))
+    cfg = load_config(config_path)
+    if args.device:
+        cfg.device = args.device
+    metrics = measure_names(args.measures) if args.measures.strip() else []
+    options = {m: measure_options(cfg, m) for m in metrics}  # unknown names and options fail before training
+    progress = not args.no_progress
+    out = Path(args.out)
+    stages = Stages()
+
+    t = time.perf_counter()
+    run_ = build_run(cfg, progress=progress)
+    predictions = predict_run(cfg, run_, progress=progress)  # the zoo table's accuracies and the ensembles
+    zoo = zoo_rows(cfg, run_, predictions)
+    write_zoo_csv(out, zoo)
+    stages.add("zoo", t, f"{len(zoo)} models: {len(run_.train_seconds)} trained, "
+                         f"{len(zoo) - len(run_.train_seconds)} loaded")
+
+    t = time.perf_counter()
+    sat, units = sat_in_store(out, cfg, run_, progress=progress)
+    sat.write(out)
+    stages.add("SAT", t, units.summary())
+
+    t = time.perf_counter()
+    measures, notes = {}, []
+    for metric in tqdm(metrics, desc="measures", unit="measure", disable=not progress or not metrics):
+        m = time.perf_counter()
+        try:
+            measures[metric], metric_notes, how = cached_measure(out, metric, options[metric], cfg, run_, progress)
+            notes += metric_notes
+            stages.add(metric, m, f"{how} {out / (metric + '.csv')}")
+        except Exception as e:  # noqa: BLE001 - a measure that fails for this zoo is skipped, not fatal
+            notes.append(f"{metric}: skipped: {type(e).__name__}: {e}")
+            stages.add(metric, m, f"skipped: {e}")
+    for note in notes:
+        print(f"note: {note}")
+
+    t = time.perf_counter()
+    with report_warnings():
+        analysis = analyse(out / "analysis", cfg, sat, measures, notes)
+    stages.add("analysis", t, analysis.outcome)
+
+    sims = {"sat": (sat.names, sat.sat), **measures}
+    t = time.perf_counter()
+    extra = []
+    section, outcome = _ensembles(out / "ensembles", cfg, run_, predictions, sims, options)
+    extra += [section] if section is not None else []
+    stages.add("ensembles", t, outcome)
+    t = time.perf_counter()
+    section, outcome = _distillation(out / "distill", cfg, run_, sims, options, progress)
+    extra += [section] if section is not None else []
+    stages.add("distillation", t, outcome)
+
+    t = time.perf_counter()
+    report_path = write_report(out / "report.html", config_path, cfg, run_, zoo, sat, units, analysis, notes,
+                               extra, start)
+    stages.add("report", t, f"{analysis.figure_count} figures")
+
+    _print_summary(zoo, sat, analysis, stages, time.perf_counter() - start)
+    print(f"report: {report_path.resolve()}")
+    return 0
+
+
+# -- stages 5 and 6: ensembles and distillation ------------------------------------------------------------------
+
+def _ensembles(out: Path, cfg, run_, predictions, sims: dict, options: dict):
+    """(report section or None, outcome): members chosen by SAT and each measure, checked on the test images."""
+    if run_.validation is None:
+        return None, "skipped: the config has no validation images (data.validation) to choose members on"
+    settings = cfg.ensemble
+    if settings.size > len(cfg.models):
+        return None, f"skipped: ensemble.size {settings.size} exceeds the {len(cfg.models)} models"
+    study, _ = ensemble_stage(out, cfg, run_, predictions, sims, options, settings)
+    for note in study.notes:
+        print(f"note: {note}")
+    best = max(study.summary(), key=lambda r: r.test_softmax)
+    return (ensemble_section(study, out, len(run_.validation), len(run_.images)),
+            f"k = {study.k}: best {best.method}{f' ({best.measure})' if best.measure else ''} at "
+            f"{best.test_softmax:.3f} test accuracy")
+
+
+def _distillation(out: Path, cfg, run_, sims: dict, options: dict, progress: bool):
+    """(report section or None, outcome): the config's student distilled from each teacher, and the baseline."""
+    settings = cfg.distill
+    if not settings.student or not settings.teachers:
+        return None, "skipped: the config's distill section names no student and teachers"
+    _, study, _ = distill_stage(out, cfg, run_, sims, options, settings, train=True, progress=progress)
+    best = max(study.teachers, key=lambda t: study.gain[t])
+    return (distill_section(study, settings, out),
+            f"{settings.student} from {len(study.teachers)} teachers x {settings.seeds} seeds: best "
+            f"{best} ({study.gain[best]:+.3f})")
+
+
+# -- the terminal summary -------------------------------------------------------------------------------
+
+def _print_summary(zoo, sat, analysis: Analysis, stages: Stages, seconds: float) -> None:
+    test = {r.model: r.test_accuracy for r in zoo}
+    cluster = dict(zip(analysis.clusters.names, analysis.clusters.labels)) if analysis.clusters else {}
+    print(f"\n{len(sat.names)} models, {sat.clean_correct.shape[1]} images, {seconds:.1f} s")
+    rows = [[n, f"{test[n]:.3f}", f"{sat.transfer[i, i]:.3f}", _or_dash(mean_to_others(sat.sat, i)),
+             str(cluster.get(n, "-"))] for i, n in enumerate(sat.names)]
+    print(format_table(["model", "test acc", "white-box", "mean SAT to others", "cluster"], rows))
+    print()
+    print(format_table(["stage", "seconds", "outcome"], [[n, f"{s:.1f}", o] for n, s, o in stages.rows], "<><"))
+
+
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,77 @@
+"""`archsim ensemble --config FILE --size K --measures sat,cka,... --out DIR`: choose ensemble members, then check.
+
+Builds the config's models and images as `archsim sat` does; needs validation
+images (`data.validation`), on which all selection happens, disjoint from the
+test images (`data.subset`), on which the chosen ensembles are evaluated. For
+each measure of --measures (`sat` through the run store in DIR, others read
+back from DIR/<measure>.csv when `archsim demo` wrote them for these models, else
+computed as `archsim similarity` computes them; a distance turned into its negative) it
+selects K members by greedy diversity (lambda chosen on validation) and one per
+cluster, beside top-K accuracy and seeded random draws that need no measure;
+see `analysis.applications` and `analysis.ensemble_study`. Writes into DIR:
+
+    ensembles.csv              every selection: members, lambda, validation and test accuracy, gains
+    ensemble_summary.csv       one row per measure and method (random: mean and sd over draws)
+    ensemble_pairs.csv         every pair: its test pair-ensemble gain and its similarity under each measure
+    ensemble_lambda.csv        per measure and lambda of the grid: the greedy members and their validation accuracy
+    ensemble_correlations.csv  per measure: Spearman rho of pair similarity and pair gain, 95% bootstrap CI
+    ensemble_accuracy.png, ensemble_pair_gain.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from analysis.applications import check_pool, ensemble_stage
+from archsim.cli.args import add_run_arguments, run_config
+from archsim.similarity.compute import similarity_matrices
+from archsim.similarity.registry import measure_names, measure_options
+from archsim.terminal_table import format_table
+from archsim.zoo.build import build_run
+from archsim.zoo.predictions import predict_run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ensemble", help="choose diverse ensemble members by each similarity measure, and check",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p, out_help="output folder (also the run store for sat)")
+    p.add_argument("--size", type=int, help="K, the number of members (default: the config's ensemble.size, 3)")
+    p.add_argument("--measures", help="comma-separated measures: sat and any `archsim similarity --measure` name "
+                                      "(default: the config's ensemble.measures, sat)")
+    p.add_argument("--draws", type=int, help="random K-subsets to compare with (default: ensemble.draws, 10)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    cfg = run_config(args)
+    settings = cfg.ensemble.with_overrides("ensemble settings", size=args.size, measures=args.measures,
+                                           draws=args.draws)
+    measures = measure_names(settings.measures)
+    options = {m: measure_options(cfg, m) for m in measures}  # misspelt measures and options fail before training
+    check_pool(cfg, settings.size)
+    progress = not args.no_progress
+    run_ = build_run(cfg, progress=progress)
+    sims, notes = similarity_matrices(args.out, cfg, run_, measures, options, progress=progress)
+    study, written = ensemble_stage(args.out, cfg, run_, predict_run(cfg, run_, progress=progress), sims, options,
+                                    settings)
+    for note in notes + study.notes:
+        print(f"note: {note}")
+    print_summary(study, time.perf_counter() - start)
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def print_summary(study, seconds: float) -> None:
+    rows = study.summary()
+    print(f"\nensembles of {study.k} from {len(study.names)} models, {seconds:.1f} s "
+          f"(accuracy on the test images; selection saw only validation images)")
+    print(format_table(["measure", "method", "softmax", "sd", "vote", "gain", "members"],
+                       [[measure or "-", method, f"{soft:.3f}", "" if sd is None else f"{sd:.3f}", f"{vote:.3f}",
+                         f"{gain:+.3f}", members + ("" if lam is None else f" (lambda {lam:g})")]
+                        for measure, method, members, lam, soft, sd, vote, gain in (r.values() for r in rows)],
+                       "<<>>>><"))
+    for measure, c in study.correlations.items():
+        print(f"{measure}: Spearman rho(pair similarity, pair-ensemble gain) = {c.rho:+.3f} "
+              f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] over {c.n_pairs} pairs")

@@ -1,0 +1,70 @@
+"""`archsim sat --config FILE --out DIR`: SAT between all models of a config, cached in a run store.
+
+DIR is a run directory (`archsim.store`): DIR/store.sqlite and DIR/tensors/
+keep every attack and evaluation by content, so a rerun computes only what
+the store lacks (adding model N+1 to N: 1 attack, 2N+1 evaluations) and a
+killed run resumes where it stopped. From the stored outcomes of the config's
+models, images and attack it writes DIR/sat.csv (the SAT paper's release
+format), DIR/transfer.csv, DIR/pairs.csv and DIR/clean_accuracy.csv, and
+prints a summary with the units run and reused.
+
+`--executor ray` runs the units as Ray tasks (`pip install 'archsim[ray]'`);
+DIR must then be on a path that every Ray node sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from archsim.cli.args import add_run_arguments, run_config
+from archsim.matrices import mean_to_others
+from archsim.sat.in_store import sat_in_store
+from archsim.store import RayExecutor
+from archsim.terminal_table import format_table
+from archsim.zoo.build import build_run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sat", help="SAT matrix: PGD per model, evaluated across all models",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p, out_help="run directory: the store and the output CSVs",
+                      device_help="override the config's device (cpu, cuda, auto); local executor")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run units in this process (local) or as Ray tasks (ray)")
+    p.add_argument("--ray-address", help="Ray cluster to join (e.g. auto, ray://head:10001); "
+                                         "default: $RAY_ADDRESS, else a local Ray instance")
+    p.add_argument("--cpus-per-task", type=float, default=1, help="CPUs per Ray task (default 1)")
+    p.add_argument("--gpus-per-task", type=float, default=0,
+                   help="GPUs per Ray task (default 0); above 0, tasks run on CUDA")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    cfg = run_config(args)
+    progress = not args.no_progress
+    run_ = build_run(cfg, progress=progress)
+    if args.executor == "ray":
+        def make_executor(models, images, labels):
+            return RayExecutor(models, images, labels, address=args.ray_address,
+                               cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task)
+    else:
+        make_executor = None
+    result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)
+    paths = result.write(args.out)
+    print_sat_summary(result, time.perf_counter() - start)
+    print(report.summary())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def print_sat_summary(result, seconds: float) -> None:
+    names = result.names
+    print(f"\n{len(names)} models, {result.clean_correct.shape[1]} images, {seconds:.1f} s")
+    rows = []
+    for i, name in enumerate(names):
+        mean = mean_to_others(result.sat, i)
+        rows.append([name, f"{result.clean_accuracy[i]:.3f}", f"{result.transfer[i, i]:.3f}",
+                     "-" if mean is None else f"{mean:.3f}"])
+    print(format_table(["model", "clean acc", "white-box", "mean SAT to others"], rows))

@@ -1,0 +1,104 @@
+"""A SAT run's per-image outcomes and the matrices derived from them (`SATResult`).
+
+The primary result of a SAT run is two arrays:
+
+- `clean_correct[m, i]`: model m classifies clean image i correctly (bool, N x n);
+- `adv_correct[s, t, i]`: model t classifies the adversarial image that source s
+  made from image i correctly (int8, N x N x n; -1 where it was not evaluated:
+  images outside X_st, which never enter a statistic).
+
+SAT and the transfer rates follow `archsim.sat.formula`; the pair interval is
+`archsim.sat.intervals.wilson_interval` of the pooled proportion, mapped through
+the same ln(max(eps_s, 100 p)). |X_AB| = 0 gives ln(eps_s) and a warning.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from archsim.files import write_rows
+from archsim.matrices import write_matrix
+from archsim.sat.formula import sat_from_counts, sat_score, transfer_rates
+from archsim.sat.intervals import wilson_interval
+
+
+@dataclass
+class SATResult:
+    """Per-image outcomes of a SAT run and the matrices derived from them."""
+
+    names: list[str]
+    clean_correct: np.ndarray  # (N, n) bool
+    adv_correct: np.ndarray  # (N, N, n) int8: 1 correct, 0 fooled, -1 not evaluated
+    eps_s: float
+    image_ids: list[str] | None = None
+    errors: np.ndarray = field(init=False)  # (N, N) err(A -> B) counts on X_AB
+    n_common: np.ndarray = field(init=False)  # (N, N) |X_AB|
+
+    def __post_init__(self):
+        clean = self.clean_correct.astype(bool)
+        common = clean[:, None, :] & clean[None, :, :]  # (N, N, n) X_AB
+        evaluated = self.adv_correct[common] >= 0
+        if not evaluated.all():
+            raise ValueError("adv_correct lacks outcomes for images in X_AB")
+        self.n_common = common.sum(-1)
+        self.errors = (common & (self.adv_correct == 0)).sum(-1)
+        empty = [(self.names[a], self.names[b]) for a, b in zip(*np.nonzero(self.n_common == 0)) if a <= b]
+        if empty:
+            warnings.warn(f"{len(empty)} pair(s) have no image both models classify correctly "
+                          f"(e.g. {empty[0]}); their SAT is ln(eps_s)", stacklevel=2)
+
+    @property
+    def transfer(self) -> np.ndarray:
+        """Directional success rates err(A -> B) / |X_AB| (NaN where |X_AB| = 0)."""
+        return transfer_rates(self.errors, self.n_common)
+
+    @property
+    def sat(self) -> np.ndarray:
+        """SAT matrix, natural log (`archsim.sat.formula`)."""
+        return sat_from_counts(self.errors, self.n_common, self.eps_s)
+
+    @property
+    def clean_accuracy(self) -> np.ndarray:
+        return self.clean_correct.mean(axis=1)
+
+    def sat_interval(self, a: int, b: int) -> tuple[float, float]:
+        """95% Wilson interval of SAT(a, b), on the SAT (log) scale."""
+        n = int(self.n_common[a, b])
+        if n == 0:
+            return math.nan, math.nan
+        low, high = wilson_interval(int(self.errors[a, b] + self.errors[b, a]), 2 * n)
+        return float(sat_score(low, self.eps_s)), float(sat_score(high, self.eps_s))
+
+    def pairs(self) -> list[dict]:
+        """One row per unordered pair (a <= b): counts, SAT with its interval, both directions."""
+        rows, sat, transfer = [], self.sat, self.transfer
+        for a in range(len(self.names)):
+            for b in range(a, len(self.names)):
+                low, high = self.sat_interval(a, b)
+                rows.append({"a": self.names[a], "b": self.names[b], "n_common": int(self.n_common[a, b]),
+                             "sat": sat[a, b], "ci_low": low, "ci_high": high,
+                             "rate_a_to_b": transfer[a, b], "rate_b_to_a": transfer[b, a]})
+        return rows
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the SAT matrix in the SAT paper's release format."""
+        return write_matrix(path, self.names, self.sat)
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write sat.csv, transfer.csv, pairs.csv and clean_accuracy.csv into out_dir."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"sat": self.to_csv(out / "sat.csv"),
+                 "transfer": write_matrix(out / "transfer.csv", self.names, self.transfer)}
+        pairs = self.pairs()
+        paths["pairs"] = write_rows(out / "pairs.csv", list(pairs[0]), [p.values() for p in pairs])
+        paths["clean_accuracy"] = write_rows(
+            out / "clean_accuracy.csv", ["model", "n_images", "n_correct", "accuracy"],
+            [(n, self.clean_correct.shape[1], int(c.sum()), float(c.mean()))
+             for n, c in zip(self.names, self.clean_correct)])
+        return paths

@@ -1,0 +1,121 @@
+"""From a run config to wrapped models and evaluation images.
+
+`build_run(cfg)` loads the evaluation (test) subset (`data.subset`), the
+validation images (`data.validation`, drawn from the rest, when given) and
+creates every model: pretrained or from a checkpoint as the config says,
+otherwise trained here when the config (or the model) has a `train` section.
+Training uses only the images outside both, and trained weights are cached as safetensors
+under `cache_dir`, keyed by a hash of everything that determines them (model
+spec, training settings, data spec and the training image ids), so a rerun
+loads instead of training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+from tqdm.auto import tqdm
+
+from archsim.config import ModelSpec, RunConfig
+from archsim.files import atomic_path
+from archsim.settings import TrainSettings
+from archsim.zoo.data import Catalog, ImageSet, describe, select_indices
+from archsim.zoo.models import create_model
+from archsim.zoo.training import train_classifier
+from archsim.zoo.wrapper import PixelModel
+
+
+@dataclass
+class Run:
+    models: dict[str, PixelModel]
+    images: ImageSet  # the evaluation (test) images
+    validation: ImageSet | None = None
+    train_seconds: dict[str, float] = field(default_factory=dict)  # models trained by this call
+    training: ImageSet | None = None  # the training images, when a model of the config is trained here
+
+
+def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
+    """The evaluation images and the models of `cfg`, trained (or loaded from cache) when needed."""
+    catalog = describe(cfg.data)
+    subset = cfg.data.get("subset")
+    eval_idx = list(range(len(catalog))) if subset is None else select_indices(catalog.labels, **subset)
+    images = catalog.load(eval_idx)
+    val_idx = _validation_indices(catalog, eval_idx, cfg.data.get("validation"))
+    validation = catalog.load(val_idx) if val_idx else None
+    device = cfg.torch_device()
+    to_train = {s.label for s in cfg.models if s.training is not None}
+    random_init = [s.label for s in cfg.models if not s.has_weights and s.training is None]
+    if random_init:
+        warnings.warn(f"{len(random_init)} model(s) have no weights (no pretrained, checkpoint or train "
+                      f"section) and keep their random initialisation: {', '.join(random_init)}", stacklevel=2)
+    train_set = _training_images(catalog, eval_idx + val_idx, cfg.train, cfg.seed) if to_train else None
+    models = {spec.label: wrap(spec) for spec in cfg.models}  # every model is created before any training
+    seconds = {}
+    for spec in tqdm(cfg.models, desc="zoo", unit="model", disable=not (progress and to_train)):
+        if spec.label in to_train:
+            start = time.perf_counter()
+            if _train_or_load(models[spec.label], spec, cfg, train_set, device, progress):
+                seconds[spec.label] = time.perf_counter() - start
+        models[spec.label].to(device)
+    return Run(models, images, validation, seconds, train_set)
+
+
+def wrap(spec: ModelSpec) -> PixelModel:
+    """Create the spec's timm model (initialised from its seed) inside a PixelModel."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        net = create_model(spec.name, pretrained=spec.pretrained, checkpoint=spec.checkpoint, **spec.kwargs)
+    return PixelModel(net, input_size=spec.input_size, mean=spec.mean, std=spec.std,
+                      interpolation=spec.interpolation, img_size=spec.kwargs.get("img_size"))
+
+
+def _validation_indices(catalog: Catalog, eval_idx: list[int], selection: dict | None) -> list[int]:
+    """The validation images: `selection` (how, n, seed) applied to the images outside the evaluation subset."""
+    if selection is None:
+        return []
+    held_out = set(eval_idx)
+    pool = [i for i in range(len(catalog)) if i not in held_out]
+    return [pool[i] for i in select_indices(catalog.labels[pool], **selection)]
+
+
+def _training_images(catalog: Catalog, held_out_idx: list[int], settings: TrainSettings | None,
+                     seed: int) -> ImageSet:
+    held_out = set(held_out_idx)
+    pool = [i for i in range(len(catalog)) if i not in held_out]
+    cap = settings.max_images if settings is not None else None
+    if cap is not None and cap < len(pool):
+        picked = select_indices(catalog.labels[pool], how="random", n=int(cap), seed=seed)
+        pool = [pool[i] for i in picked]
+    return catalog.load(pool)
+
+
+def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet,
+                   device: torch.device, progress: bool) -> bool:
+    """Load the cached weights (False) or train and cache them (True)."""
+    s = spec.training
+    path = weights_cache_path(spec, cfg, train_set)
+    if path.is_file():
+        load_model(model.model, str(path))
+        return False
+    train_classifier(model, train_set.images, train_set.labels, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
+                     weight_decay=s.weight_decay, shift=s.shift, seed=spec.seed, device=device, desc=f"train {spec.label}",
+                     progress=progress)
+    with atomic_path(path) as tmp:
+        save_model(model.model.to("cpu"), str(tmp))
+    return True
+
+
+def weights_cache_path(spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> Path:
+    """cache_dir/weights/<label>-<hash>.safetensors, the hash over all that determines the weights."""
+    key = {"model": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint", "train", "training")},
+           "train": spec.training.as_dict(), "data": {k: v for k, v in cfg.data.items() if k not in ("subset", "validation")},
+           "train_ids": hashlib.sha256("\n".join(train_set.ids).encode()).hexdigest()}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return Path(cfg.cache_dir) / "weights" / f"{spec.label.replace('/', '_')}-{digest}.safetensors"

@@ -1,0 +1,112 @@
+"""Train a student from each teacher by knowledge distillation, and without one, for several seeds.
+
+    train_students(cfg, run_, student, teachers, settings, *, progress) -> list[StudentRun]
+
+For seed s in 0..seeds-1 the student architecture (the config's model
+`student`) starts from initialisation seed s and sees the training images in the
+order of seed s: once with plain cross-entropy (the baseline, teacher None) and
+once per teacher with `archsim.zoo.kd_loss.kd_loss`. Every student gets the same
+budget: the student's train settings, with `settings["epochs"]` when given. Each
+is scored on the test images (`run_.images`), which training never sees.
+Trained students are cached as safetensors under cache_dir/distill/, keyed by
+everything that determines them (the student's spec, seed, training settings,
+the teacher's weights hash, temperature and alpha, the data and the training
+image ids), so a rerun only evaluates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors.torch import load_model, save_model
+from tqdm.auto import tqdm
+
+from archsim.errors import ArchsimError
+from archsim.files import atomic_path
+from archsim.sat import units
+from archsim.settings import DistillSettings, TrainSettings
+from archsim.zoo.build import wrap
+from archsim.zoo.models import weights_hash
+from archsim.zoo.training import train_classifier
+
+
+@dataclass
+class StudentRun:
+    teacher: str | None  # None: the baseline, trained without a teacher
+    seed: int
+    test_accuracy: float
+    seconds: float | None  # training time; None when loaded from the cache
+
+
+def check_roles(cfg, student: str | None, teachers: list[str] | None) -> None:
+    """The student and teachers must be distinct labels of the config, and the student trainable here."""
+    labels = [s.label for s in cfg.models]
+    if not student:
+        raise ArchsimError("no student given (--student NAME or the config's distill.student)")
+    if not teachers:
+        raise ArchsimError("no teachers given (--teachers A,B,... or the config's distill.teachers)")
+    for name in [student, *teachers]:
+        if name not in labels:
+            raise ArchsimError(f"{name!r} is not a model of the config; models: {', '.join(labels)}")
+    if student in teachers:
+        raise ArchsimError(f"the student {student!r} is also listed as a teacher")
+    if len(set(teachers)) != len(teachers):
+        raise ArchsimError("a teacher is listed twice")
+    spec = next(s for s in cfg.models if s.label == student)
+    if spec.training is None:
+        raise ArchsimError(f"the student {student!r} has no train settings (it is pretrained, from a checkpoint, "
+                           "or the config has no train section): distillation trains it here")
+
+
+def train_students(cfg, run_, student: str, teachers: list[str], settings: DistillSettings, *,
+                   progress: bool = True) -> list[StudentRun]:
+    """The baseline and one distilled student per teacher, for each seed; cached."""
+    check_roles(cfg, student, teachers)
+    if run_.training is None:
+        raise ArchsimError("distillation needs the training images; the run has none")
+    spec = next(s for s in cfg.models if s.label == student)
+    train = spec.training if settings.epochs is None else dataclasses.replace(spec.training, epochs=settings.epochs)
+    device = cfg.torch_device()
+    jobs = [(teacher, seed) for seed in range(settings.seeds) for teacher in [None, *teachers]]
+    runs = []
+    for teacher, seed in tqdm(jobs, desc=f"distill into {student}", unit="student", disable=not progress):
+        model = wrap(dataclasses.replace(spec, seed=seed))
+        path = _cache_path(cfg, spec, seed, train, teacher, settings, run_)
+        seconds = None
+        if path.is_file():
+            load_model(model.model, str(path))
+        else:
+            start = time.perf_counter()
+            kd = {} if teacher is None else {"teacher": run_.models[teacher], "temperature": settings.temperature,
+                                             "alpha": settings.alpha}
+            train_classifier(model, run_.training.images, run_.training.labels, epochs=train.epochs,
+                             lr=train.lr, batch_size=train.batch_size, weight_decay=train.weight_decay,
+                             shift=train.shift, seed=seed, device=device, progress=progress,
+                             desc=f"{student} <- {teacher or 'labels only'} (seed {seed})", **kd)
+            seconds = time.perf_counter() - start
+            with atomic_path(path) as tmp:
+                save_model(model.model.to("cpu"), str(tmp))
+        model.to(device)
+        correct = units.clean_pass(model, run_.images.images, run_.images.labels, batch_size=cfg.batch_size,
+                                   device=device, name=student)
+        runs.append(StudentRun(teacher, seed, float(correct.mean()), seconds))
+    return runs
+
+
+def _cache_path(cfg, spec, seed: int, train: TrainSettings, teacher: str | None, settings: DistillSettings,
+                run_) -> Path:
+    """cache_dir/distill/<student>-<teacher or baseline>-s<seed>-<hash>.safetensors."""
+    key = {"student": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint", "train", "training", "seed")},
+           "seed": seed, "train": train.as_dict(), "data": {k: v for k, v in cfg.data.items() if k not in ("subset", "validation")},
+           "train_ids": hashlib.sha256("\n".join(run_.training.ids).encode()).hexdigest(),
+           "teacher": None if teacher is None else {"weights": weights_hash(run_.models[teacher].model),
+                                                    "temperature": settings.temperature,
+                                                    "alpha": settings.alpha}}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    name = f"{spec.label}-{teacher or 'baseline'}-s{seed}-{digest}".replace("/", "_")
+    return Path(cfg.cache_dir) / "distill" / f"{name}.safetensors"
