@@ -45,6 +45,7 @@ from archsim.errors import ArchsimError
 from archsim.options import Option, check_keys, check_value
 from archsim.sat.formula import DEFAULT_EPS_S
 from archsim.settings import DistillSettings, EnsembleSettings, TrainSettings
+from archsim.zoo.data import check_spec
 
 TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "similarity", "ensemble",
             "distill", "models"}
@@ -139,7 +140,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise ArchsimError(f"model labels must be unique; repeated: {', '.join(dup)} (set `label`)")
-    data = _mapping(raw["data"], "data")
+    data = check_spec(_mapping(raw["data"], "data"))
     for key in ("root", "class_map"):
         if key in data and data[key] is not None:
             data[key] = str(_resolve(data[key], base_dir))

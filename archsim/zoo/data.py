@@ -39,6 +39,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, DatasetFolder, find_clas
 from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
+from archsim.options import Option, check_value
 
 _COMMON_KEYS = ("source", "resolution", "channels", "subset", "validation")
 _SOURCE_KEYS = {
@@ -48,6 +49,12 @@ _SOURCE_KEYS = {
     "synthetic": ("n", "num_classes", "seed"),
 }
 _SUBSET_KEYS = ("how", "n", "seed")
+_VALUE_OPTIONS = {"resolution": Option(None, "int", minimum=1), "n": Option(None, "int", minimum=1),
+                  "num_classes": Option(None, "int", minimum=1), "seed": Option(0, "int", minimum=0),
+                  "channels": Option(3, "choice", choices=(1, 3)),
+                  "crop_pct": Option(0.875, "float", minimum=0, maximum=1, above=True),
+                  "interpolation": Option("bicubic", "choice",
+                                          choices=tuple(m.value for m in transforms.InterpolationMode))}
 _SELECT_HOWS = ("first", "random", "balanced")
 
 
@@ -107,7 +114,7 @@ class Catalog:
 
 def describe(spec: dict) -> Catalog:
     """Validate a data spec and list its images (ids, labels, classes), reading no pixels."""
-    spec = _validated(spec)
+    spec = check_spec(spec)
     source = spec["source"]
     channels = spec.get("channels", 3)
     resolution = spec.get("resolution", 224 if source == "imagefolder" else 32)
@@ -162,8 +169,8 @@ def select_indices(labels: Sequence[int] | torch.Tensor, *, how: str = "first", 
     return sorted(torch.randperm(len(labels), generator=generator)[:n].tolist())
 
 
-def _validated(spec: dict) -> dict:
-    """Check keys and value types of a data spec; return it unchanged."""
+def check_spec(spec: dict) -> dict:
+    """Check keys and values of a data spec (`archsim.options` for the values); return it unchanged."""
     if not isinstance(spec, dict):
         raise ArchsimError(f"data spec must be a mapping, got {type(spec).__name__}")
     source = spec.get("source")
@@ -174,20 +181,9 @@ def _validated(spec: dict) -> dict:
         if key not in allowed:
             raise ArchsimError(f"unknown key {key!r} in data spec for source {source!r}; "
                                f"allowed keys: {', '.join(allowed)}")
-    for key in ("resolution", "n", "num_classes"):
-        if key in spec and (not _is_int(spec[key]) or spec[key] < 1):
-            raise ArchsimError(f"data {key} must be a positive integer, got {spec[key]!r}")
-    if "seed" in spec and (not _is_int(spec["seed"]) or spec["seed"] < 0):
-        raise ArchsimError(f"data seed must be a non-negative integer, got {spec['seed']!r}")
-    if spec.get("channels", 3) not in (1, 3):
-        raise ArchsimError(f"data channels must be 1 or 3, got {spec['channels']!r}")
-    crop_pct = spec.get("crop_pct", 0.875)
-    if not isinstance(crop_pct, (int, float)) or isinstance(crop_pct, bool) or not 0 < crop_pct <= 1:
-        raise ArchsimError(f"data crop_pct must be a number in (0, 1], got {crop_pct!r}")
-    interpolation = spec.get("interpolation", "bicubic")
-    if interpolation not in [m.value for m in transforms.InterpolationMode]:
-        raise ArchsimError(f"unknown interpolation {interpolation!r}; expected one of "
-                           f"{', '.join(m.value for m in transforms.InterpolationMode)}")
+    for key, option in _VALUE_OPTIONS.items():
+        if key in spec:
+            check_value(spec[key], option, f"data.{key}")
     for section in ("subset", "validation"):
         subset = spec.get(section)
         if subset is None:
