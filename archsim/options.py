@@ -66,11 +66,11 @@ def check_value(value, option: Option, where: str):
     kind = option.kind
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int) or not _in_bounds(value, option):
-            raise ArchsimError(f"{where} must be a whole number {_bounds(option)}, got {value!r}".replace("  ", " "))
+            raise ArchsimError(f"{where} must be {_described('a whole number', option)}, got {value!r}")
     elif kind == "float":
         if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
                 or not _in_bounds(value, option)):
-            raise ArchsimError(f"{where} must be a number {_bounds(option)}, got {value!r}".replace("  ", " "))
+            raise ArchsimError(f"{where} must be {_described('a number', option)}, got {value!r}")
     elif kind == "bool":
         if not isinstance(value, bool):
             raise ArchsimError(f"{where} must be true or false, got {value!r}")
@@ -94,23 +94,17 @@ def name_list(value, where: str, what: str) -> list[str]:
     return value
 
 
-def whole_number(value, where: str, minimum: int) -> int:
-    """`value`, an int (not a bool) >= minimum."""
-    return check_value(value, Option(None, "int", minimum=minimum), where)
-
-
 def _in_bounds(value, option: Option) -> bool:
     if option.minimum is not None and (value <= option.minimum if option.above else value < option.minimum):
         return False
     return option.maximum is None or value <= option.maximum
 
 
-def _bounds(option: Option) -> str:
+def _described(what: str, option: Option) -> str:
+    """'a number in [0, 1]', 'a whole number >= 1', or `what` alone without bounds."""
     lo, hi = option.minimum, option.maximum
     if lo is not None and hi is not None:
-        return f"in {'(' if option.above else '['}{lo:g}, {hi:g}]"
+        return f"{what} in {'(' if option.above else '['}{lo:g}, {hi:g}]"
     if lo is not None:
-        return f"{'>' if option.above else '>='} {lo:g}"
-    if hi is not None:
-        return f"<= {hi:g}"
-    return ""
+        return f"{what} {'>' if option.above else '>='} {lo:g}"
+    return what if hi is None else f"{what} <= {hi:g}"
