@@ -86,8 +86,28 @@ def test_linear_cka_matches_numpy_reference(shape, debiased):
 def test_rbf_cka_matches_numpy_reference(fraction, debiased):
     x, y = related(61)  # odd pair count: numpy's median is a sample, not an average
     expected = ref_cka(ref_rbf(x, fraction), ref_rbf(y, fraction), debiased)
-    assert rbf_cka(x, y, fraction, debiased) == pytest.approx(expected, abs=1e-9)
-    np.testing.assert_allclose(gram_rbf(x, fraction).numpy(), ref_rbf(x, fraction), atol=1e-12)
+    assert rbf_cka(x, y, fraction, debiased, median="pairs") == pytest.approx(expected, abs=1e-9)
+    np.testing.assert_allclose(gram_rbf(x, fraction, median="pairs").numpy(), ref_rbf(x, fraction), atol=1e-12)
+
+
+def kornblith_gram_rbf(x, threshold):
+    """Kornblith et al.'s reference gram_rbf, as published with their CKA Colab."""
+    dot_products = x.dot(x.T)
+    sq_norms = np.diag(dot_products)
+    sq_distances = -2 * dot_products + sq_norms[:, None] + sq_norms[None, :]
+    return np.exp(-sq_distances / (2 * threshold ** 2 * np.median(sq_distances)))
+
+
+def test_the_reference_demo_values_of_kornblith_et_al():
+    """Their Colab's data: numpy seed 1337, X = randn(100, 10), Y = randn(100, 10) + X."""
+    np.random.seed(1337)
+    x = np.random.randn(100, 10)
+    y = np.random.randn(100, 10) + x
+    assert linear_cka(x, y) == pytest.approx(0.55761, abs=1e-5)
+    assert rbf_cka(x, y, 0.5) == pytest.approx(0.65483, abs=1e-5)  # the default bandwidth convention
+    assert linear_cka(x, y, debiased=True) == pytest.approx(0.51346, abs=1e-5)
+    np.testing.assert_allclose(gram_rbf(x, 0.5).numpy(), kornblith_gram_rbf(x, 0.5), atol=1e-12)
+    assert rbf_cka(x, y, 0.5, median="pairs") == pytest.approx(0.65401, abs=1e-5)  # the other convention
 
 
 @pytest.mark.parametrize("debiased", [False, True])

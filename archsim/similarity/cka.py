@@ -4,7 +4,7 @@ Representations Revisited", ICML 2019), as small functions that read like the fo
     CKA(K, L) = <K~, L~>_F / (||K~||_F ||L~||_F)
 
 K and L are the n x n Gram matrices of two representations of the same n examples:
-linear, K = X X^T, or RBF, K_ij = exp(-|x_i - x_j|^2 / (2 sigma^2)).
+linear, K = X X^T, or RBF, K_ij = exp(-|x_i - x_j|^2 / (2 sigma^2)) (bandwidth: `gram_rbf`).
 
 - Biased (`debiased=False`): K~ = H K H with H = I - 11^T/n; <K~, L~>/(n-1)^2 is
   HSIC_0 (Gretton et al. 2005).
@@ -33,26 +33,36 @@ def gram_linear(x, name: str = "x") -> torch.Tensor:
     return xc @ xc.T
 
 
-def gram_rbf(x, fraction: float = 0.5, name: str = "x") -> torch.Tensor:
-    """RBF Gram matrix exp(-d_ij^2 / (2 sigma^2)), sigma = fraction x the median distance d_ij over pairs i < j.
+MEDIANS = ("all", "pairs")
 
-    (Kornblith et al.'s reference code takes the median of squared distances over
-    all n^2 entries, the zero diagonal included; here it is over distinct pairs.)
+
+def gram_rbf(x, fraction: float = 0.5, name: str = "x", median: str = "all") -> torch.Tensor:
+    """RBF Gram matrix exp(-d_ij^2 / (2 sigma^2)), the bandwidth from the median of the distances d_ij.
+
+    `median="all"` (the default) is Kornblith et al.'s reference convention:
+    sigma^2 = fraction^2 x median(d_ij^2) over all n^2 entries, the zero diagonal
+    included (their `gram_rbf(x, threshold)`). `median="pairs"`: sigma = fraction x
+    median(d_ij) over the distinct pairs i < j, which leaves the diagonal out.
     """
     if not fraction > 0:
         raise ArchsimError(f"the RBF bandwidth fraction must be > 0; got {fraction}")
+    if median not in MEDIANS:
+        raise ArchsimError(f"median must be one of {', '.join(MEDIANS)}; got {median!r}")
     xc = center_features(as_features(x, name), name)
     if xc.shape[0] < 2:
         raise ArchsimError("an RBF Gram matrix needs at least 2 examples")
     sq_norms = (xc * xc).sum(dim=1)
     sq_dist = (sq_norms[:, None] + sq_norms[None, :] - 2 * xc @ xc.T).clamp_min(0)
     sq_dist.fill_diagonal_(0)
-    i, j = torch.triu_indices(len(xc), len(xc), offset=1)
-    median = float(np.median(sq_dist[i, j].sqrt().cpu().numpy()))
-    if median == 0:
+    if median == "all":
+        sigma2 = fraction ** 2 * float(np.median(sq_dist.cpu().numpy()))
+    else:
+        i, j = torch.triu_indices(len(xc), len(xc), offset=1)
+        sigma2 = (fraction * float(np.median(sq_dist[i, j].sqrt().cpu().numpy()))) ** 2
+    if sigma2 == 0:
         raise ArchsimError("the median distance between examples is 0 (most examples are identical); "
                            "the RBF bandwidth is undefined")
-    return torch.exp(-sq_dist / (2 * (fraction * median) ** 2))
+    return torch.exp(-sq_dist / (2 * sigma2))
 
 
 def center_gram(gram, unbiased: bool = False) -> torch.Tensor:
@@ -126,10 +136,10 @@ def linear_cka(x, y, debiased: bool = False) -> float:
     return cka(gram_linear(x, "x"), gram_linear(y, "y"), debiased)
 
 
-def rbf_cka(x, y, fraction: float = 0.5, debiased: bool = False) -> float:
-    """RBF CKA, each bandwidth `fraction` x the median distance between that representation's examples."""
+def rbf_cka(x, y, fraction: float = 0.5, debiased: bool = False, median: str = "all") -> float:
+    """RBF CKA, each bandwidth from that representation's median distance (`gram_rbf`)."""
     x, y = as_pair(x, y, min_examples=4 if debiased else 2, why="debiased CKA" if debiased else "CKA")
-    return cka(gram_rbf(x, fraction, "x"), gram_rbf(y, fraction, "y"), debiased)
+    return cka(gram_rbf(x, fraction, "x", median), gram_rbf(y, fraction, "y", median), debiased)
 
 
 def cka_matrix(grams: list[torch.Tensor], debiased: bool = False) -> np.ndarray:

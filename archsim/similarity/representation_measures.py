@@ -10,7 +10,8 @@ layer. Options (the config's `similarity: {NAME: {...}}`, or `--set key=value`; 
     cka           debiased: false     unbiased HSIC (Song et al. 2012) instead of HSIC_0
                   minibatch: null     an int b: Nguyen et al.'s minibatch CKA over batches of b images
                                       (unbiased HSIC; memory O(b^2) per model instead of O(n^2))
-    cka-rbf       debiased: false, fraction: 0.5   bandwidth = fraction x median distance
+    cka-rbf       debiased: false, fraction: 0.5   sigma^2 = fraction^2 x median squared distance
+                  median: all | pairs              over all n^2 entries (Kornblith et al.'s code) or pairs i < j
     cca, svcca    statistic: mean_rho | r2         the matrix value (both are in the detail table)
     svcca         keep: 0.99                       share of variance kept before CCA
     gradient      index: cka | nbs | euclidean     nbs: normalised Bures similarity; euclidean is a distance
@@ -58,8 +59,8 @@ def cka_measure(inputs: MeasureInputs, opts: dict) -> SimilarityResult:
 
 def rbf_cka_measure(inputs: MeasureInputs, opts: dict) -> SimilarityResult:
     """RBF CKA, bandwidth a fraction of each representation's median distance between examples."""
-    fraction = opts["fraction"]
-    return _full_batch_cka(inputs.run, opts, lambda f, label: gram_rbf(f, fraction, label), opts["debiased"],
+    fraction, median = opts["fraction"], opts["median"]
+    return _full_batch_cka(inputs.run, opts, lambda f, label: gram_rbf(f, fraction, label, median), opts["debiased"],
                            inputs.progress)
 
 
@@ -118,7 +119,8 @@ MEASURES = [
                                  "minibatch": Option(None, "int", minimum=4, nullable=True)},
             "linear CKA (Kornblith et al. 2019); minibatch: Nguyen et al. 2021"),
     Measure("cka-rbf", rbf_cka_measure, {**COMMON, "debiased": DEBIASED,
-                                         "fraction": Option(0.5, "float", minimum=0, above=True)},
+                                         "fraction": Option(0.5, "float", minimum=0, above=True),
+                                         "median": Option("all", "choice", choices=("all", "pairs"))},
             "RBF-kernel CKA (Kornblith et al. 2019)"),
     Measure("cca", cca_measure, {**COMMON, "statistic": STATISTIC}, "mean canonical correlation or R^2_CCA"),
     Measure("svcca", svcca_measure, {**COMMON, "statistic": STATISTIC,
