@@ -22,6 +22,7 @@ from analysis.outputs import write_clustering, write_comparisons, write_importan
 from analysis.report import SECTIONS
 from archsim.errors import ArchsimError
 from archsim.files import saved_if_current, write_sidecar
+from archsim.similarity.registry import oriented
 
 
 class Analysis:
@@ -38,8 +39,9 @@ class Analysis:
         self.figure_count = 0
 
 
-def analyse(out: Path, cfg, sat, measures: dict, notes: list[str]) -> Analysis:
-
+def analyse(out: Path, cfg, sat, measures: dict, notes: list[str], options: dict | None = None) -> Analysis:
+    """Stage 4 on `sat` and `measures` ({measure: (names, values)}); each measure is oriented first
+    (`archsim.similarity.registry.oriented` with its `options`), so a distance is compared as a similarity."""
     a = Analysis(out)
     out.mkdir(parents=True, exist_ok=True)
     if len(sat.names) < MIN_MODELS:
@@ -75,6 +77,7 @@ def analyse(out: Path, cfg, sat, measures: dict, notes: list[str]) -> Analysis:
 
     others, compared = [], []
     for metric, (names, values) in measures.items():
+        values = oriented(metric, values, (options or {}).get(metric))
         other, why = comparable(metric, names, values, m.names)
         if other is None:
             notes.append(f"{metric}: not compared with SAT: {why}")

@@ -283,3 +283,26 @@ def test_clustered_heatmap_orders_by_the_dendrogram(tmp_path):
     assert buffer.getvalue().startswith(PNG_SIGNATURE)
     path = plot_clustered_heatmap(s, list("abcdef"), z, np.array([0, 0, 1, 1, 2, 2]), tmp_path / "h.png")
     assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_the_demo_compares_a_distance_setting_with_sat_as_a_similarity(tmp_path):
+    """grassmann with score: distance (1 - similarity) gets the same positive rank correlation with SAT."""
+    from analysis.demo_analysis import analyse
+    from archsim.config import parse_config
+    from archsim.sat.result import SATResult
+
+    names = ["a", "b", "c", "d", "e"]
+    rng = np.random.default_rng(0)
+    rates = rng.uniform(0.1, 0.9, size=(5, 5))
+    adv = (rng.uniform(size=(5, 5, 200)) > rates[:, :, None]).astype(np.int8)  # 1 = still correct
+    sat = SATResult(names, np.ones((5, 200), dtype=bool), adv, 0.01)
+    similarity = np.exp(sat.sat / 5)
+    similarity /= similarity.max()
+    cfg = parse_config({"data": {"source": "digits"}, "models": [{"name": "resnet18", "label": n} for n in names]})
+    r = {}
+    for score, values in (("similarity", similarity), ("distance", 1 - similarity)):
+        a = analyse(tmp_path / score, cfg, sat, {"grassmann": (names, values)}, [],
+                    {"grassmann": {"score": score}})
+        (measure, comparison), = a.comparisons
+        r[score] = comparison.spearman
+    assert r["similarity"] > 0.9 and r["distance"] == pytest.approx(r["similarity"])

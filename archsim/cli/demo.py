@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
     t = time.perf_counter()
     with report_warnings():
-        analysis = analyse(out / "analysis", cfg, sat, measures, notes)
+        analysis = analyse(out / "analysis", cfg, sat, measures, notes, options)
     stages.add("analysis", t, analysis.outcome)
 
     sims = {"sat": (sat.names, sat.sat), **measures}
