@@ -76,15 +76,34 @@ def test_similarity_metrics(config, three_models, tmp_path, capsys):
     assert np.allclose(np.diag(d), 0, atol=1e-5) and (d[~np.eye(5, dtype=bool)] > 0).all()
 
 
-def test_weights_test_command(config, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def five_vggs(config):
+    """The config with a fifth VGG seed, a reference outside the two groups of 2."""
+    path = config.parent / "five.yaml"
+    cfg = yaml.safe_load(config.read_text())
+    cfg["models"] = cfg["models"][:4] + [{**VGG, "label": "vgg4", "seed": 4}]
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_weights_test_command(five_vggs, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["weights-test", "--config", str(config), "--group-a", "vgg0,vgg1", "--group-b", "vgg2,vgg3",
+    assert main(["weights-test", "--config", str(five_vggs), "--group-a", "vgg0,vgg1", "--group-b", "vgg2,vgg3",
                  "--permutations", "9", "--out", str(out), "--no-progress"]) == 0
     (row,) = _rows(out / "weights_test.csv")
     assert (row["n_a"], row["n_b"], row["n_splits"], row["train_size"], row["test_size"]) == ("2", "2", "2", "2", "2")
-    assert float(row["chance"]) == 0.5 and row["reference"] == "vgg0" and row["classifier"] == "logistic"
-    assert float(row["p_value"]) * 10 == pytest.approx(round(float(row["p_value"]) * 10))  # (1 + count) / (1 + 9)
-    assert "held-out accuracy" in capsys.readouterr().out
+    assert float(row["chance"]) == 0.5 and row["classifier"] == "logistic"
+    assert row["reference"] == "vgg4"  # outside both groups, not a member aligned to itself
+    assert float(row["min_p"]) == pytest.approx(0.4)  # (1 + 9 x 2/6) / 10
+    text = capsys.readouterr().out
+    assert "reference vgg4" in text and "no evidence of a difference (smallest achievable p = 0.4)" in text
+
+
+def test_weights_test_without_an_outside_reference_leaves_the_first_of_group_a_out(config, tmp_path, capsys):
+    """No VGG outside the groups (resnet is another architecture): vgg0 becomes the reference and leaves group A."""
+    assert main(["weights-test", "--config", str(config), "--group-a", "vgg0,vgg1", "--group-b", "vgg2,vgg3",
+                 "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "the reference vgg0 is left out of the test" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("groups,message", [

@@ -8,7 +8,7 @@ from torch import nn
 
 from archsim.errors import ArchsimError
 from archsim.similarity.chain_norm import align, normalized_chain, representation
-from archsim.similarity.weight_test import hypothesis_training_testing
+from archsim.similarity.weight_test import hypothesis_training_testing, smallest_p
 
 
 def test_synthetic_groups():
@@ -21,6 +21,17 @@ def test_synthetic_groups():
     assert (apart.n_splits, apart.train_size, apart.test_size) == (5, 16, 4)
     uneven = hypothesis_training_testing(rng.normal(size=(6, 5)), rng.normal(size=(4, 5)), n_permutations=5)
     assert uneven.chance == 0.6 and uneven.n_splits == 4
+
+
+def test_the_smallest_achievable_p_by_hand_and_by_the_permutation_test():
+    assert smallest_p(2, 2, 9) == pytest.approx((1 + 9 * 2 / 6) / 10)  # 6 labelings, 2 split the models as the truth
+    assert smallest_p(2, 3, 9) == pytest.approx((1 + 9 / 10) / 10)
+    assert smallest_p(10, 10, 30) == pytest.approx(1 / 31, abs=1e-4)
+    rng = np.random.default_rng(3)
+    apart = hypothesis_training_testing(rng.normal(size=(2, 8)), rng.normal(5.0, 1.0, size=(2, 8)),
+                                        n_permutations=300)
+    assert apart.accuracy == 1.0 and apart.min_p == pytest.approx(smallest_p(2, 2, 300))
+    assert apart.p_value == pytest.approx(apart.min_p, abs=0.08)  # 2 vs 2 cannot reach 0.05, however apart
 
 
 @pytest.mark.parametrize("change,message", [

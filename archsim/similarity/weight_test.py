@@ -11,13 +11,22 @@ k-fold cross-validation, so every model is held out once:
     p        = (1 + #{permutations with accuracy >= observed}) / (1 + n_permutations)
 
 where a permutation reassigns the group labels at random and repeats the whole
-cross-validation (scikit-learn's permutation_test_score). Accuracy near chance
-with a large p supports "the two groups reach the same solution"; high accuracy
-with a small p says their weights differ systematically.
+cross-validation (scikit-learn's permutation_test_score). High accuracy with a
+small p says their weights differ systematically.
+
+Few models bound p from below: of the L = C(n_a + n_b, n_a) labelings, g = 2 split
+the models as the true one does when n_a = n_b (the labels swapped), else g = 1,
+so even perfectly separated groups expect
+
+    min_p = (1 + n_permutations g / L) / (1 + n_permutations)
+
+(2 vs 2 models: L = 6, min_p ~ 1/3). A p above 0.05 is then no evidence of a
+difference, not evidence of sameness; `min_p` says how small p could have been.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +53,14 @@ class WeightTestResult:
     train_size: int
     test_size: int
     classifier: str
+    min_p: float  # the smallest p these group sizes and permutations can give (module docstring)
+
+
+def smallest_p(n_a: int, n_b: int, n_permutations: int) -> float:
+    """(1 + P g / L) / (1 + P): the expected p of perfectly separated groups (module docstring)."""
+    labelings = math.comb(n_a + n_b, n_a)
+    as_good = 2 if n_a == n_b else 1
+    return (1 + n_permutations * as_good / labelings) / (1 + n_permutations)
 
 
 def hypothesis_training_testing(X_a: np.ndarray, X_b: np.ndarray, *, n_splits: int | None = None,
@@ -75,7 +92,8 @@ def hypothesis_training_testing(X_a: np.ndarray, X_b: np.ndarray, *, n_splits: i
     test_size = max(len(test) for _, test in cv.split(X, y))
     return WeightTestResult(accuracy=float(score), chance=max(n_a, n_b) / (n_a + n_b), p_value=float(p),
                             n_a=n_a, n_b=n_b, n_splits=k, n_permutations=n_permutations,
-                            train_size=n_a + n_b - test_size, test_size=test_size, classifier=classifier)
+                            train_size=n_a + n_b - test_size, test_size=test_size, classifier=classifier,
+                            min_p=smallest_p(n_a, n_b, n_permutations))
 
 
 def _pipeline(classifier: str):
