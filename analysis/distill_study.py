@@ -7,8 +7,9 @@
 larger = more similar (rank 1 = the most similar; NaN values rank last and
 unranked). `runs` are (teacher or None for the baseline, seed, test accuracy)
 triples. A teacher's gain = its students' mean test accuracy - the baseline
-students' mean; the measure's Spearman rho (with scipy's p-value) is taken
-over the teachers with a finite similarity and a gain.
+students' mean; the measure's Spearman rho is taken over the teachers with a
+finite similarity and a gain, with a two-sided permutation p (`spearman_permutation_p`):
+exact, over every ranking, for up to 8 teachers (scipy's asymptotic p is meaningless for 4 to 6).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import permutation_test, rankdata, spearmanr
 
 
 @dataclass
@@ -90,9 +91,28 @@ def study_distillation(teachers: list[str], similarity: dict[str, dict[str, floa
         if len(use) < 3:
             study.correlations[measure] = Correlation(math.nan, math.nan, len(use))
             continue
-        res = spearmanr([values[t] for t in use], [gain[t] for t in use])
-        study.correlations[measure] = Correlation(float(res.statistic), float(res.pvalue), len(use))
+        x, y = [values[t] for t in use], [gain[t] for t in use]
+        study.correlations[measure] = Correlation(float(spearmanr(x, y).statistic), spearman_permutation_p(x, y),
+                                                  len(use))
     return study
+
+
+EXACT_UP_TO = 8  # 8! = 40,320 rankings
+
+
+def spearman_permutation_p(x, y, *, resamples: int = 9999, seed: int = 0) -> float:
+    """Two-sided permutation p of Spearman's rho: every pairing of x with y when len(x) <= 8, else `resamples`
+    seeded ones (scipy.stats.permutation_test, permutation_type="pairings")."""
+    rx, ry = rankdata(x), rankdata(y)
+    ry = (ry - ry.mean()) / np.linalg.norm(ry - ry.mean())
+
+    def rho(a, axis=-1):
+        a = a - a.mean(axis=axis, keepdims=True)
+        return (a * ry).sum(axis=axis) / np.linalg.norm(a, axis=axis)
+
+    n = np.inf if len(x) <= EXACT_UP_TO else resamples
+    return float(permutation_test((rx,), rho, permutation_type="pairings", vectorized=True, n_resamples=n,
+                                  alternative="two-sided", random_state=seed).pvalue)
 
 
 def _finite(x) -> bool:

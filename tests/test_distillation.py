@@ -176,3 +176,20 @@ def test_the_teacher_sees_the_shifted_batch(small_train):
     gen = torch.Generator().manual_seed(5)  # the loop's draws: the order, then the first batch's shifts
     first = random_shift(images[torch.randperm(len(images), generator=gen)[:64]], 2, gen)
     assert len(teacher.seen) == 4 and torch.equal(teacher.seen[0], first)
+
+
+def test_the_teacher_rank_correlation_p_is_exact_over_every_ranking():
+    """By hand: count the pairings of y with x whose |rho| reaches the observed one (scipy's asymptotic p says 0
+    for a perfect 4-teacher ranking; 2 of the 24 rankings are as extreme)."""
+    import itertools
+
+    from scipy.stats import spearmanr
+
+    from analysis.distill_study import spearman_permutation_p
+
+    assert spearman_permutation_p([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(2 / 24)
+    assert spearmanr([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4]).pvalue == 0.0
+    x, y = [0.3, 0.1, 0.5, 0.2, 0.4, 0.6], [1.0, 3.0, 2.0, 5.0, 4.0, 6.0]
+    observed = abs(spearmanr(x, y).statistic)
+    extreme = sum(abs(spearmanr(x, q).statistic) >= observed - 1e-12 for q in itertools.permutations(y))
+    assert spearman_permutation_p(x, y) == pytest.approx(extreme / 720)
