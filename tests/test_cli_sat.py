@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
+import archsim
 from archsim.cli import main
+from archsim.config import load_config
 from archsim.matrices import read_matrix
+from archsim.zoo.build import build_run
 
 CONFIG = {
     "seed": 0, "device": "cpu", "batch_size": 100, "eps_s": 0.01,
@@ -58,6 +61,15 @@ def test_sat_end_to_end(tmp_path):
     assert float(ab["ci_low"]) <= float(ab["sat"]) <= float(ab["ci_high"])
     _, transfer = read_matrix(out / "transfer.csv")
     assert float(ab["rate_a_to_b"]) == pytest.approx(transfer[0, 1], abs=1e-6)
+    # the formula by hand from the two directions' rates (both over the same X_AB)
+    assert sat[0, 1] == pytest.approx(np.log(max(0.01, 100 * (transfer[0, 1] + transfer[1, 0]) / 2)), abs=1e-5)
+    # the same models through the in-memory engine (no store, no CLI) give the same matrix
+    config = load_config(cfg)
+    run = build_run(config, progress=False)
+    memory = archsim.sat_matrix(run.models, run.images.images, run.images.labels, attack=config.attack,
+                                seed=config.seed, batch_size=config.batch_size, eps_s=config.eps_s, progress=False)
+    np.testing.assert_allclose(sat, memory.sat, atol=1e-5)
+    np.testing.assert_allclose(transfer, memory.transfer, atol=1e-5)
 
     # the trained weights are cached: a rerun loads them and gives the same matrix
     weights = sorted((tmp_path / "cache" / "weights").glob("*.safetensors"))

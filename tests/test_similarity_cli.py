@@ -157,3 +157,41 @@ def test_bad_options_are_one_clear_line(config, tmp_path, capsys, argv, message)
     assert main(argv + ["--config", str(config), "--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and message in err, err
+
+
+def _centred_cka(k, l):
+    n = len(k)
+    h = np.eye(n) - 1 / n
+    a, b = h @ k @ h, h @ l @ h
+    return (a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum())
+
+
+def test_rbf_cka_and_gradient_matrices_equal_references_on_independently_extracted_values(config, tmp_path):
+    """cka-rbf: Kornblith et al.'s gram_rbf on timm's own pre-logits; gradient: g = W^T (q - p) of the linear head
+    (q = p^0.5 normalised), the exact kernel (F F^T) o (G G^T), and the default sketch within 0.05 of it."""
+    feats = pre_logits(config)
+
+    def kornblith_rbf(x, threshold=0.5):
+        sq = (x * x).sum(1)[:, None] + (x * x).sum(1)[None, :] - 2 * x @ x.T
+        return np.exp(-sq / (2 * threshold ** 2 * np.median(sq)))
+
+    assert similarity(config, tmp_path / "rbf", "cka-rbf") == 0
+    expected = _centred_cka(*(kornblith_rbf(feats[n]) for n in NAMES))
+    assert read_matrix(tmp_path / "rbf" / "cka-rbf.csv")[1][0, 1] == pytest.approx(expected, abs=2e-6)
+
+    run = build_run(load_config(config), progress=False)
+    kernels = []
+    for n in NAMES:
+        head = run.models[n].model.get_classifier()
+        w, b = head.weight.detach().double().numpy(), head.bias.detach().double().numpy()
+        logits = feats[n] @ w.T + b
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        q = np.sqrt(p) / np.sqrt(p).sum(1, keepdims=True)
+        g = (q - p) @ w
+        kernels.append((feats[n] @ feats[n].T) * (g @ g.T))
+    exact = _centred_cka(*kernels)
+    assert similarity(config, tmp_path / "exact", "gradient", "buckets=null") == 0
+    assert read_matrix(tmp_path / "exact" / "gradient.csv")[1][0, 1] == pytest.approx(exact, abs=1e-4)
+    assert similarity(config, tmp_path / "sketch", "gradient") == 0
+    assert read_matrix(tmp_path / "sketch" / "gradient.csv")[1][0, 1] == pytest.approx(exact, abs=0.05)
