@@ -163,6 +163,19 @@ def test_demo_changed_option_recomputes_only_that_measure(runs, tmp_path):
     assert "ran 0 attack and 0 evaluation units" in text
 
 
+def test_a_new_version_of_a_measure_is_not_read_from_the_cache(runs, tmp_path, monkeypatch):
+    from archsim.similarity import registry
+
+    cfg, out, _, _ = runs
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    grassmann = registry.MEASURES["grassmann"]
+    monkeypatch.setitem(registry.MEASURES, "grassmann", dataclasses.replace(grassmann, version=grassmann.version + 1))
+    status, text = demo("--config", str(cfg), "--out", str(copy), "--measures", "cka,grassmann")
+    assert status == 0
+    assert "[grassmann] computed" in text and "[cka] reused" in text
+
+
 def test_a_failing_measure_is_skipped_with_its_reason(runs, tmp_path, monkeypatch):
     from archsim.errors import ArchsimError
     from archsim.similarity import registry

@@ -6,7 +6,7 @@
     similarity_matrices(out, cfg, run_, names, options, progress) -> ({name: (names, values)}, notes)
 
 `DIR/<name>.csv` is current when its sidecar (`archsim.files.saved_if_current`)
-records the measure's content key: its name, its options, the seed, every
+records the measure's content key: its name and version, its options, the seed, every
 model's content key (label and weights hash) and the images' key. `archsim demo`
 computes and writes `DIR/<name>.csv`; `archsim ensemble` and `archsim distill`
 (`similarity_matrices`) read it back when it is current for their models, else
@@ -29,7 +29,7 @@ from archsim.store import dataset_entry, model_entry
 
 def measure_key(name: str, options: dict, cfg, run_) -> dict:
     """The content key of measure `name` with `options` on the run's models and test images (JSON-normalised)."""
-    key = {"metric": name, "options": options, "seed": cfg.seed,
+    key = {"metric": name, "version": get_measure(name).version, "options": options, "seed": cfg.seed,
            "models": [[s.label, model_entry(s.label, s.name, s.kwargs, run_.models[s.label]).key]
                       for s in cfg.models],
            "images": dataset_entry(run_.images).key}

@@ -2,7 +2,7 @@
 
 A measure is one record in `archsim.similarity.registry.MEASURES`:
 
-    Measure(name, compute, options, summary, distance_when=None)
+    Measure(name, compute, options, summary, distance_when=None, version=1)
 
 `compute(inputs: MeasureInputs, options: dict) -> SimilarityResult` receives the
 options already checked and completed (`archsim.options.check_section` against
@@ -66,6 +66,7 @@ class Measure:
     options: dict[str, Option]
     summary: str
     distance_when: tuple[str, Any] | None = None
+    version: int = 1  # raised when the computation changes, so cached matrices of the old one are not reused
 
     def check(self, options: dict | None) -> dict:
         """`options` completed with the defaults; unknown keys and bad values raise ArchsimError."""

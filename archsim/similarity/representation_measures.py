@@ -121,7 +121,7 @@ MEASURES = [
     Measure("cka-rbf", rbf_cka_measure, {**COMMON, "debiased": DEBIASED,
                                          "fraction": Option(0.5, "float", minimum=0, above=True),
                                          "median": Option("all", "choice", choices=("all", "pairs"))},
-            "RBF-kernel CKA (Kornblith et al. 2019)"),
+            "RBF-kernel CKA (Kornblith et al. 2019)", version=2),  # 2: the reference bandwidth by default
     Measure("cca", cca_measure, {**COMMON, "statistic": STATISTIC}, "mean canonical correlation or R^2_CCA"),
     Measure("svcca", svcca_measure, {**COMMON, "statistic": STATISTIC,
                                      "keep": Option(0.99, "float", minimum=0, maximum=1, above=True)},
@@ -131,7 +131,8 @@ MEASURES = [
             {**COMMON, "index": Option("cka", "choice", choices=tuple(sorted(INDICES))),
              "buckets": Option(256, "int", minimum=1, nullable=True), "nonzeros": Option(4, "int", minimum=1),
              "beta": Option(0.5, "float", minimum=0)},
-            "gradient-kernel similarity (Tang et al. 2020)", distance_when=("index", "euclidean")),
+            "gradient-kernel similarity (Tang et al. 2020)", distance_when=("index", "euclidean"),
+            version=2),  # 2: the sketch centred and debiased
 ]
 
 
