@@ -65,7 +65,8 @@ def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, anal
                              p["rate_b_to_a"]] for p in pairs],
                            caption="All pairs, most similar first. X_AB: test images both models classify "
                                    "correctly; A to B: share of A's adversarial images that fool B; the interval "
-                                   "is the 95% Wilson interval of the pooled rate, on the SAT scale.")
+                                   "is the 95% bootstrap interval of the pooled rate (images resampled, each with both "
+                                   "directions), on the SAT scale.")
     if analysis.importance is not None:
         imp = analysis.importance
         data.importance = Table(["method", "R^2 (in sample)", "CV R^2", "CV R^2 std", "models", "pairs"],

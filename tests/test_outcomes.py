@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from archsim.matrices import read_matrix
-from archsim.sat.intervals import wilson_interval
+from archsim.sat.intervals import pair_intervals
 from archsim.sat.result import SATResult
 
 
@@ -47,7 +47,7 @@ def test_floor_and_empty_pairs():
     assert r.sat[0, 1] == pytest.approx(math.log(0.5))
     assert r.sat[0, 0] == pytest.approx(math.log(0.5))
     assert math.isnan(r.transfer[0, 1])
-    assert all(math.isnan(v) for v in r.sat_interval(0, 1))
+    assert all(math.isnan(v[0, 1]) for v in r.sat_intervals())
 
 
 def test_missing_outcome_is_an_error():
@@ -58,24 +58,59 @@ def test_missing_outcome_is_an_error():
         SATResult(["A", "B"], r.clean_correct, adv, eps_s=0.01)
 
 
-@pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (37, 200)])
-def test_wilson_matches_formula(k, n):
-    z = 1.959963984540054
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    low, high = wilson_interval(k, n)
-    assert low == pytest.approx(max(0.0, centre - half), abs=1e-12)
-    assert high == pytest.approx(min(1.0, centre + half), abs=1e-12)
+def _simulated_pairs(runs: int, n: int, rng) -> tuple[np.ndarray, float]:
+    """Correlated outcomes: image i has difficulty p_i ~ Beta(1, 2); both directions fool with probability p_i,
+    so they are positively correlated through the image. Returns (runs, 3) counts of e = 0, 1, 2 and the true
+    pooled rate E[p] = 1/3."""
+    p = rng.beta(1, 2, size=(runs, n))
+    e = (rng.uniform(size=(runs, n)) < p).astype(int) + (rng.uniform(size=(runs, n)) < p).astype(int)
+    return np.stack([(e == k).sum(1) for k in range(3)], axis=1), 1 / 3
 
 
-def test_interval_contains_sat():
+def test_the_bootstrap_over_images_covers_correlated_outcomes_at_95_percent():
+    rng = np.random.default_rng(0)
+    counts, truth = _simulated_pairs(1000, 200, rng)
+    low, high = pair_intervals(counts, resamples=2000, seed=1)
+    coverage = ((low <= truth) & (truth <= high)).mean()
+    assert abs(coverage - 0.95) <= 0.02, coverage
+    # the pooled binomial on 2n trials, what the Wilson interval assumed, is too narrow for these outcomes
+    from scipy.stats import binomtest
+
+    errors = counts[:, 1] + 2 * counts[:, 2]
+    wilson = [binomtest(int(k), 400).proportion_ci(method="wilson") for k in errors]
+    pooled = np.mean([ci.low <= truth <= ci.high for ci in wilson])
+    assert pooled < coverage - 0.015
+
+
+def test_the_diagonal_is_the_one_sample_interval_of_the_white_box_rate():
+    """A = B: e_i is 0 or 2, so the interval is that of one proportion over |X_AA| images, not 2|X_AA| trials."""
+    from scipy.stats import binomtest
+
+    n, fooled = 400, 120
+    (low,), (high,) = pair_intervals(np.array([[n - fooled, 0, fooled]]), resamples=20000, seed=3)
+    one = binomtest(fooled, n).proportion_ci(method="wilson")
+    twice = binomtest(2 * fooled, 2 * n).proportion_ci(method="wilson")
+    assert (high - low) == pytest.approx(one.high - one.low, rel=0.05)
+    assert (high - low) / (twice.high - twice.low) == pytest.approx(math.sqrt(2), rel=0.05)
+
+
+def test_pair_intervals_are_seeded_and_respect_the_empty_pair():
+    counts = np.array([[5, 3, 2], [0, 0, 0], [10, 0, 0]])
+    a, b = pair_intervals(counts, seed=4), pair_intervals(counts, seed=4)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert np.isnan(a[0][1]) and np.isnan(a[1][1])
+    assert a[0][2] == a[1][2] == 0.0  # never fooled: every replicate is 0
+
+
+def test_interval_contains_sat_and_comes_from_the_images_of_the_pair():
     r = hand_outcomes()
-    low, high = r.sat_interval(0, 1)
-    assert low < r.sat[0, 1] < high
-    lo_p, hi_p = wilson_interval(1, 4)
-    assert low == pytest.approx(math.log(100 * lo_p))
-    assert high == pytest.approx(math.log(100 * hi_p))
+    low, high = r.sat_intervals()
+    assert low[0, 1] <= r.sat[0, 1] <= high[0, 1] and low[0, 1] == low[1, 0]
+    counts = np.bincount(r.per_image_errors(0, 1), minlength=3)
+    assert counts.sum() == r.n_common[0, 1] and counts[1] + 2 * counts[2] == r.errors[0, 1] + r.errors[1, 0]
+    lo, hi = pair_intervals(counts[None], seed=0)
+    assert low[0, 1] == pytest.approx(math.log(max(0.01, 100 * lo[0])))
+    assert high[0, 1] == pytest.approx(math.log(max(0.01, 100 * hi[0])))
 
 
 def test_written_files(tmp_path):

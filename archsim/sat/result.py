@@ -8,13 +8,13 @@ The primary result of a SAT run is two arrays:
   images outside X_st, which never enter a statistic).
 
 SAT and the transfer rates follow `archsim.sat.formula`; the pair interval is
-`archsim.sat.intervals.wilson_interval` of the pooled proportion, mapped through
-the same ln(max(eps_s, 100 p)). |X_AB| = 0 gives ln(eps_s) and a warning.
+the seeded bootstrap over the images of X_AB (`archsim.sat.intervals`), each
+image with both directions, mapped through the same ln(max(eps_s, 100 p)).
+|X_AB| = 0 gives ln(eps_s) and a warning.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ import numpy as np
 from archsim.files import write_rows
 from archsim.matrices import write_matrix
 from archsim.sat.formula import sat_from_counts, sat_score, transfer_rates
-from archsim.sat.intervals import wilson_interval
+from archsim.sat.intervals import pair_intervals
 
 
 @dataclass
@@ -66,22 +66,31 @@ class SATResult:
     def clean_accuracy(self) -> np.ndarray:
         return self.clean_correct.mean(axis=1)
 
-    def sat_interval(self, a: int, b: int) -> tuple[float, float]:
-        """95% Wilson interval of SAT(a, b), on the SAT (log) scale."""
-        n = int(self.n_common[a, b])
-        if n == 0:
-            return math.nan, math.nan
-        low, high = wilson_interval(int(self.errors[a, b] + self.errors[b, a]), 2 * n)
-        return float(sat_score(low, self.eps_s)), float(sat_score(high, self.eps_s))
+    def per_image_errors(self, a: int, b: int) -> np.ndarray:
+        """e_i = 1(b fooled by a's image) + 1(a fooled by b's image) for each image i of X_ab."""
+        common = self.clean_correct[a].astype(bool) & self.clean_correct[b].astype(bool)
+        return ((self.adv_correct[a, b] == 0) & common).astype(int)[common] + \
+            ((self.adv_correct[b, a] == 0) & common).astype(int)[common]
+
+    def sat_intervals(self, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """95% bootstrap intervals of SAT (log scale), (N, N) each, from a seeded bootstrap over images."""
+        n = len(self.names)
+        iu = np.triu_indices(n)
+        counts = np.array([np.bincount(self.per_image_errors(a, b), minlength=3) for a, b in zip(*iu)])
+        low, high = pair_intervals(counts, seed=seed)
+        lo, hi = np.full((n, n), np.nan), np.full((n, n), np.nan)
+        lo[iu], hi[iu] = sat_score(low, self.eps_s), sat_score(high, self.eps_s)
+        lo[iu[1], iu[0]], hi[iu[1], iu[0]] = lo[iu], hi[iu]
+        return np.where(self.n_common > 0, lo, np.nan), np.where(self.n_common > 0, hi, np.nan)
 
     def pairs(self) -> list[dict]:
         """One row per unordered pair (a <= b): counts, SAT with its interval, both directions."""
         rows, sat, transfer = [], self.sat, self.transfer
+        low, high = self.sat_intervals()
         for a in range(len(self.names)):
             for b in range(a, len(self.names)):
-                low, high = self.sat_interval(a, b)
                 rows.append({"a": self.names[a], "b": self.names[b], "n_common": int(self.n_common[a, b]),
-                             "sat": sat[a, b], "ci_low": low, "ci_high": high,
+                             "sat": sat[a, b], "ci_low": low[a, b], "ci_high": high[a, b],
                              "rate_a_to_b": transfer[a, b], "rate_b_to_a": transfer[b, a]})
         return rows
 
