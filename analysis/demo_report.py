@@ -22,6 +22,7 @@ from analysis.demo_analysis import Analysis
 from analysis.report import Figure, ReportData, Table, render_report
 from archsim.files import atomic_path
 from archsim.matrices import mean_to_others
+from archsim.sat.effects import directional_effects, model_effects
 
 
 def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, analysis: Analysis, notes,
@@ -36,6 +37,11 @@ def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, anal
                "attack": f"PGD {attack.get('norm', '')}, eps {attack.get('eps')}, {attack.get('steps')} steps",
                "SAT units": units.summary(), "device": str(cfg.torch_device()), "seed": cfg.seed,
                "config": str(config_path), "time (this run)": f"{time.perf_counter() - start:.1f} s"}
+    effects = model_effects(sat.sat) if len(sat.names) >= 3 else None
+    directional = directional_effects(sat.transfer, sat.eps_s) if effects is not None else None
+    if effects is not None:
+        summary["per-model R^2"] = (f"{effects.r2:.2f} of the off-diagonal SAT variance is explained by "
+                                    "SAT_ij = mu + a_i + a_j (sat-adjusted: the pair term left)")
     zoo_table = Table(["model", "timm name", "params (M)", "weights", "train s", "val acc", "test acc"],
                       [[r.model, r.timm_name, r.params / 1e6, r.weights, r.train_seconds, r.val_accuracy,
                         r.test_accuracy] for r in zoo])
@@ -46,11 +52,19 @@ def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, anal
                       skipped=dict(analysis.skipped), measure_notes=list(notes), extra=list(extra))
     cl = analysis.clusters
     cluster = dict(zip(cl.names, cl.labels)) if cl is not None else {}
-    data.models = Table(["model", "test acc", "white-box success", "mean SAT to others", "cluster"],
+    def effect(values, i):
+        return None if values is None else float(values[i])
+
+    data.models = Table(["model", "test acc", "white-box success", "mean SAT to others", "per-model effect a_i",
+                         "attacker s_i", "fragility t_i", "cluster"],
                         [[n, float(sat.clean_accuracy[i]), float(sat.transfer[i, i]), mean_to_others(sat.sat, i),
+                          effect(effects and effects.effects, i), effect(directional and directional.source, i),
+                          effect(directional and directional.target, i),
                           int(cluster[n]) if n in cluster else None] for i, n in enumerate(sat.names)],
                         caption="white-box success = the PGD attack's success rate on the model's own correctly "
-                                "classified test images (the SAT diagonal is its ln(100 x rate))")
+                                "classified test images (the SAT diagonal is its ln(100 x rate)); a_i: the model's "
+                                "term in SAT_ij = mu + a_i + a_j + r_ij; s_i, t_i: its source and target terms in "
+                                "the directional fit of ln(100 x transfer rate) (archsim.sat.effects)")
     if cl is not None:
         data.sat_figure = fig("sat", "SAT matrix (natural log of 100 x the pooled transfer rate); rows and columns "
                                      "in the order of the average-linkage dendrogram above it.")[0]

@@ -7,7 +7,7 @@
     measure_names(text) -> ["a", "b"] from "a, b"
     oriented(name, values, options) -> the matrix with larger = more similar
 
-SAT is registered like the others (`archsim.similarity.sat_measure`).
+SAT is registered like the others, and so is `sat-adjusted` (`archsim.similarity.sat_measure`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from archsim.errors import ArchsimError
 from archsim.options import name_list
 from archsim.similarity.measure import Measure
 from archsim.similarity.representation_measures import MEASURES as REPRESENTATION_MEASURES
-from archsim.similarity.sat_measure import SAT
+from archsim.similarity.sat_measure import SAT, SAT_ADJUSTED
 from archsim.similarity.weight_measures import MEASURES as WEIGHT_MEASURES
 
-MEASURES: dict[str, Measure] = {m.name: m for m in [SAT, *REPRESENTATION_MEASURES, *WEIGHT_MEASURES]}
+MEASURES: dict[str, Measure] = {m.name: m for m in [SAT, SAT_ADJUSTED, *REPRESENTATION_MEASURES, *WEIGHT_MEASURES]}
 
 
 def get_measure(name: str) -> Measure:
