@@ -55,14 +55,18 @@ def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, anal
     def effect(values, i):
         return None if values is None else float(values[i])
 
-    data.models = Table(["model", "test acc", "white-box success", "mean SAT to others", "per-model effect a_i",
-                         "attacker s_i", "fragility t_i", "cluster"],
-                        [[n, float(sat.clean_accuracy[i]), float(sat.transfer[i, i]), mean_to_others(sat.sat, i),
+    noise = sat.noise_error
+    data.models = Table(["model", "test acc", "white-box success", "noise error", "mean SAT to others",
+                         "per-model effect a_i", "attacker s_i", "fragility t_i", "cluster"],
+                        [[n, float(sat.clean_accuracy[i]), float(sat.transfer[i, i]), effect(noise, i),
+                          mean_to_others(sat.sat, i),
                           effect(effects and effects.effects, i), effect(directional and directional.source, i),
                           effect(directional and directional.target, i),
                           int(cluster[n]) if n in cluster else None] for i, n in enumerate(sat.names)],
                         caption="white-box success = the PGD attack's success rate on the model's own correctly "
-                                "classified test images (the SAT diagonal is its ln(100 x rate)); a_i: the model's "
+                                "classified test images (the SAT diagonal is its ln(100 x rate)); noise error: the "
+                                "share of them that random noise of the attack's norm and eps fools (the control: "
+                                "a high one makes the model's SAT row a fragility score); a_i: the model's "
                                 "term in SAT_ij = mu + a_i + a_j + r_ij; s_i, t_i: its source and target terms in "
                                 "the directional fit of ln(100 x transfer rate) (archsim.sat.effects)")
     if cl is not None:

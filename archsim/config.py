@@ -4,6 +4,7 @@
     device: auto            # auto (cuda when available), cpu, cuda, cuda:1, ...
     batch_size: 64
     eps_s: 0.01             # floor inside SAT's log, in percent
+    noise_warning: 0.1      # warn about a model that random noise of the attack's size fools more often
     cache_dir: ~/.cache/archsim   # trained weights (only with `train`)
     data: {...}             # see archsim.zoo.data
     attack: {...}           # see attacks.make_attack; default native PGD Linf 4/255, 1/255, 10 steps
@@ -44,16 +45,18 @@ import attacks
 from archsim.errors import ArchsimError
 from archsim.options import Option, check_keys, check_value
 from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.sat.result import NOISE_WARNING
 from archsim.settings import DistillSettings, EnsembleSettings, TrainSettings
 from archsim.zoo.data import check_spec
 
-TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "cache_dir", "data", "attack", "train", "similarity", "ensemble",
+TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "noise_warning", "cache_dir", "data", "attack", "train", "similarity", "ensemble",
             "distill", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
               "interpolation", "seed", "train"}
 TOP_OPTIONS = {"seed": Option(0, "int"), "device": Option("auto", "str", what="a device name (auto, cpu, cuda, cuda:1)"),
                "batch_size": Option(64, "int", minimum=1),
-               "eps_s": Option(DEFAULT_EPS_S, "float", minimum=0, above=True)}
+               "eps_s": Option(DEFAULT_EPS_S, "float", minimum=0, above=True),
+               "noise_warning": Option(NOISE_WARNING, "float", minimum=0, maximum=1)}
 DEFAULT_ATTACK = {"backend": "native", "norm": "Linf", "eps": 4 / 255, "alpha": 1 / 255, "steps": 10,
                   "random_start": True}
 
@@ -88,6 +91,7 @@ class RunConfig:
     device: str = "auto"
     batch_size: int = 64
     eps_s: float = DEFAULT_EPS_S
+    noise_warning: float = NOISE_WARNING  # a model whose noise error exceeds this is named in a warning
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     similarity: dict = field(default_factory=dict)
     ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)

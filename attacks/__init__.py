@@ -6,8 +6,9 @@
      "random_start": True, "seed": 0}
     {"backend": "torchattacks", "name": "MIFGSM", "eps": 4/255, "alpha": 1/255, "steps": 10}
 
-`backend` defaults to "native", which supports only `name` "PGD" (the default)
-and the keys of `PGD`; the torchattacks backend passes every other key to the
+`backend` defaults to "native", which supports `name` "PGD" (the default, with
+the keys of `PGD`) and "noise" (`RandomNoise`: `norm` and `eps` only, the
+control of a SAT run); the torchattacks backend passes every other key to the
 named torchattacks class. `seed` (default 0) seeds any randomness of the attack.
 """
 
@@ -17,10 +18,11 @@ from collections.abc import Mapping
 
 from archsim.errors import ArchsimError
 from attacks.base import Attack
+from attacks.noise import RandomNoise
 from attacks.pgd import PGD
 from attacks.torchattacks_backend import TorchAttacksAttack
 
-__all__ = ["Attack", "PGD", "TorchAttacksAttack", "make_attack"]
+__all__ = ["Attack", "PGD", "RandomNoise", "TorchAttacksAttack", "make_attack", "noise_config"]
 
 BACKENDS = ("native", "torchattacks")
 NATIVE_KEYS = ("norm", "eps", "alpha", "steps", "random_start")
@@ -41,11 +43,23 @@ def make_attack(model, config: Mapping) -> Attack:
         return TorchAttacksAttack(model, name, seed=seed, **options)
     if backend != "native":
         raise ArchsimError(f"unknown attack backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if name == "noise":
+        unknown = sorted(set(options) - {"norm", "eps"})
+        if unknown:
+            raise ArchsimError(f"unknown key {unknown[0]!r} in the noise control's config; allowed: norm, eps")
+        return RandomNoise(model, seed=seed, **options)
     if name != "PGD":
-        raise ArchsimError(f"the native backend implements only PGD, got name {name!r}; "
+        raise ArchsimError(f"the native backend implements PGD and noise, got name {name!r}; "
                            f"use backend 'torchattacks' for other attacks")
     for key in options:
         if key not in NATIVE_KEYS:
             raise ArchsimError(f"unknown key {key!r} in native PGD attack config; allowed: "
                                f"{', '.join(('backend', 'name', 'seed') + NATIVE_KEYS)}")
     return PGD(model, seed=seed, **options)
+
+
+def noise_config(attack: Mapping) -> dict | None:
+    """The noise control of an attack config: random noise of its norm (default Linf) and eps; None without eps."""
+    if attack.get("eps") is None:
+        return None
+    return {"backend": "native", "name": "noise", "norm": attack.get("norm", "Linf"), "eps": attack["eps"]}

@@ -277,7 +277,7 @@ def test_make_attack_native_and_torchattacks(model, data):
 
 @pytest.mark.parametrize("cfg,match", [
     ({"eps": 0.1, "epsilon": 0.1}, "unknown key 'epsilon'.*allowed: .*eps"),
-    ({"name": "MIFGSM"}, "native backend implements only PGD"),
+    ({"name": "MIFGSM"}, "native backend implements PGD and noise"),
     ({"backend": "foolbox"}, "unknown attack backend 'foolbox'"),
     ({"backend": "torchattacks", "name": "FGSM", "steps": 3}, "FGSM has no parameter 'steps'"),
 ])
@@ -337,3 +337,23 @@ def test_attacks_imports_on_its_own():
     """`import attacks` in a fresh interpreter (not after `import archsim`) must work."""
     done = subprocess.run([sys.executable, "-c", "import attacks"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("norm", ["Linf", "L2"])
+def test_the_noise_control_has_the_attacks_norm_and_size_and_is_seeded(norm):
+    from attacks import RandomNoise, make_attack, noise_config
+
+    x = torch.full((4, 3, 8, 8), 0.5)
+    y = torch.zeros(4, dtype=torch.long)
+    eps = 0.1 if norm == "Linf" else 0.5
+    noise = make_attack(lambda z: z, {**noise_config({"norm": norm, "eps": eps, "steps": 10}), "seed": 3})
+    assert isinstance(noise, RandomNoise)
+    delta = noise(x, y) - x
+    if norm == "Linf":
+        torch.testing.assert_close(delta.abs(), torch.full_like(delta, eps))  # a random sign in every pixel
+        assert 0.4 < (delta > 0).float().mean() < 0.6
+    else:
+        torch.testing.assert_close(delta.flatten(1).norm(dim=1), torch.full((4,), eps))  # on the eps-sphere
+    assert torch.equal(noise(x, y), noise(x, y)) and not torch.equal(
+        make_attack(lambda z: z, {**noise_config({"norm": norm, "eps": eps}), "seed": 4})(x, y), noise(x, y))
+    assert noise_config({"backend": "torchattacks", "name": "CW"}) is None  # no eps: no control

@@ -43,7 +43,7 @@ def test_sat_end_to_end(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "resnet_narrow" in proc.stdout and "wrote" in proc.stdout
-    assert "ran 2 attack and 4 evaluation units; 0 reused" in proc.stdout
+    assert "ran 2 attack and 4 evaluation units, 2 noise-control units; 0 reused" in proc.stdout
     assert (out / "store.sqlite").is_file() and len(list((out / "tensors" / "adv").glob("*.safetensors"))) == 2
 
     names, sat = read_matrix(out / "sat.csv")

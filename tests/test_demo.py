@@ -1,6 +1,7 @@
 """`archsim demo` end to end on a tiny zoo (digits at 16 px), and the HTML report builder."""
 
 import base64
+import csv
 import dataclasses
 import io
 import re
@@ -12,7 +13,15 @@ import numpy as np
 import pytest
 import yaml
 
-from analysis.report import PNG_SIGNATURE, SECTIONS, Figure, ReportData, Section, Table, render_report
+from analysis.report import (
+    PNG_SIGNATURE,
+    SECTIONS,
+    Figure,
+    ReportData,
+    Section,
+    Table,
+    render_report,
+)
 from archsim.cli import main
 
 CONFIG = {
@@ -130,17 +139,19 @@ def test_demo_files_and_terminal_summary(runs):
               "analysis/importance.csv", "analysis/comparison.csv", "ensembles/ensembles.csv",
               "ensembles/ensemble_correlations.csv", "distill/distill_summary.csv", "distill/distill_runs.csv"):
         assert (out / f).is_file(), f
-    assert "ran 4 attack and 16 evaluation units; 0 reused" in first
+    assert "ran 4 attack and 16 evaluation units, 4 noise-control units; 0 reused" in first
     assert "[cka] computed" in first
-    table = first[first.index("test acc  white-box  mean SAT to others  cluster"):]
+    table = first[first.index("test acc  white-box  noise error  mean SAT to others  cluster"):]
     for name in NAMES:
-        assert re.search(rf"^{name}\s+[01]\.\d{{3}}\s+[01]\.\d{{3}}\s+-?\d+\.\d{{3}}\s+\d+$", table, re.M), name
+        assert re.search(rf"^{name}\s+[01]\.\d{{3}}\s+[01]\.\d{{3}}\s+[01]\.\d{{3}}\s+-?\d+\.\d{{3}}\s+\d+$", table, re.M), name
+    noise = {r["model"]: float(r["noise_error"]) for r in csv.DictReader(open(out / "clean_accuracy.csv"))}
+    assert set(noise) == set(NAMES) and all(0 <= e <= 1 for e in noise.values())
     assert "stage" in table and "analysis" in table
 
 
 def test_demo_rerun_computes_nothing(runs):
     _, out, first, second = runs
-    assert "ran 0 attack and 0 evaluation units; 20 reused" in second
+    assert "ran 0 attack and 0 evaluation units; 24 reused" in second
     assert "4 models: 0 trained, 4 loaded" in second
     for metric in ("cka", "svcca", "gradient", "grassmann"):
         assert f"[{metric}] reused" in second

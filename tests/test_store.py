@@ -35,9 +35,10 @@ def sat(config, out, capsys, *extra) -> str:
     return capsys.readouterr().out
 
 
-def ran(stdout) -> tuple[int, int, int]:
-    m = re.search(r"ran (\d+) attack and (\d+) evaluation units; (\d+) reused", stdout)
-    return tuple(int(g) for g in m.groups())
+def ran(stdout) -> tuple[int, int, int, int]:
+    """(attack, evaluation, noise-control units run, units reused) from the summary line."""
+    m = re.search(r"ran (\d+) attack and (\d+) evaluation units(?:, (\d+) noise-control units)?; (\d+) reused", stdout)
+    return tuple(int(g or 0) for g in m.groups())
 
 
 def eval_images(n_per_class=6):
@@ -47,7 +48,7 @@ def eval_images(n_per_class=6):
 
 def test_store_gives_the_in_memory_sat_and_float16_changes_no_outcome(tmp_path, zoo_specs, tiny_zoo, capsys):
     config = write_config(tmp_path / "run.yaml", zoo_specs.values())
-    assert ran(sat(config, tmp_path / "run", capsys)) == (3, 9, 0)
+    assert ran(sat(config, tmp_path / "run", capsys)) == (3, 9, 3, 0)
     stored = stored_result(config, tmp_path / "run")
     ev = eval_images()
     in_memory = archsim.sat_matrix(tiny_zoo, ev.images, ev.labels, eps=0.15, alpha=0.04, steps=5, seed=0,
@@ -98,26 +99,26 @@ def test_incremental_counts_and_content_keys(tmp_path, zoo_specs, capsys):
     run = tmp_path / "run"
     two = write_config(tmp_path / "two.yaml", [zoo_specs["resnet"], zoo_specs["vit"]])
     three = write_config(tmp_path / "three.yaml", zoo_specs.values())
-    assert ran(sat(two, run, capsys)) == (2, 4, 0)
-    # one model added to N = 2: 1 attack, 2N + 1 = 5 evaluations, the 6 units there reused
-    assert ran(sat(three, run, capsys)) == (1, 5, 6)
-    assert finished_runs(run) == {"attack": 3, "evaluation": 9}
+    assert ran(sat(two, run, capsys)) == (2, 4, 2, 0)
+    # one model added to N = 2: 1 attack, 2N + 1 = 5 evaluations, 1 noise control; the 8 units there reused
+    assert ran(sat(three, run, capsys)) == (1, 5, 1, 8)
+    assert finished_runs(run) == {"attack": 3, "evaluation": 9, "noise": 3}
     # asking again computes nothing; the store's record says the same
-    assert ran(sat(three, run, capsys)) == (0, 0, 12)
-    assert finished_runs(run) == {"attack": 3, "evaluation": 9}
+    assert ran(sat(three, run, capsys)) == (0, 0, 0, 15)
+    assert finished_runs(run) == {"attack": 3, "evaluation": 9, "noise": 3}
     assert all(len(r) == 1 for r in runs_per_unit(run).values())
 
     # a label is only a name: renaming computes nothing
     renamed = write_config(tmp_path / "renamed.yaml", [{**zoo_specs["resnet"], "label": "r18"}, zoo_specs["vit"]])
-    assert ran(sat(renamed, run, capsys)) == (0, 0, 6)
+    assert ran(sat(renamed, run, capsys)) == (0, 0, 0, 8)
     # other weights under the same label: a new model, 1 attack and 2N + 1 = 3 evaluations (N = 1)
     changed = perturbed_checkpoint(zoo_specs["resnet"], tmp_path / "changed.safetensors")
-    assert ran(sat(write_config(tmp_path / "w.yaml", [changed, zoo_specs["vit"]]), run, capsys)) == (1, 3, 2)
+    assert ran(sat(write_config(tmp_path / "w.yaml", [changed, zoo_specs["vit"]]), run, capsys)) == (1, 3, 1, 3)
     # another attack, or other images: all new
     other_attack = write_config(tmp_path / "a.yaml", zoo_specs.values(), attack={"eps": 0.1})
     other_images = write_config(tmp_path / "d.yaml", zoo_specs.values(), n_per_class=5)
-    assert ran(sat(other_attack, run, capsys)) == (3, 9, 0)
-    assert ran(sat(other_images, run, capsys)) == (3, 9, 0)
+    assert ran(sat(other_attack, run, capsys)) == (3, 9, 3, 0)
+    assert ran(sat(other_images, run, capsys)) == (3, 9, 3, 0)
     assert query(run, "SELECT COUNT(*) FROM models") == [(4,)]
     assert query(run, "SELECT COUNT(*) FROM datasets") == [(2,)]
     assert query(run, "SELECT COUNT(*) FROM attacks") == [(2,)]
@@ -149,10 +150,10 @@ def test_corrupt_file_is_detected_recomputed_and_reported(tmp_path, zoo_specs, c
     assert main(["store", "info", str(run), "--verify"]) == 0
 
 
-def fake_plan(store, n_models=2):
+def fake_plan(store, n_models=2, noise=False):
     models = [ModelEntry(f"key{i}", f"m{i}", f"arch@{i}", {}) for i in range(n_models)]
     return store.register(models, DatasetEntry("data", ["a", "b"], [3, 2, 2]),
-                          AttackEntry("attack", {"attack": {}, "seed": 0, "batch_size": 1}))
+                          AttackEntry("attack", {"attack": {}, "seed": 0, "batch_size": 1}), noise=noise)
 
 
 def dead_pid() -> int:
@@ -175,6 +176,14 @@ def test_claims_wait_for_inputs_and_take_back_stale_units(tmp_path):
     # a remote worker's unit is taken back once its lease has run out
     store.conn.execute("UPDATE units SET lease_until = ? WHERE worker = ?", (time.time() - 1, remote))
     assert store.claim(plan, live).unit == held.unit
+    store.close()
+
+
+def test_noise_units_need_no_input_and_run_after_the_attacks(tmp_path):
+    store = RunStore(tmp_path / "run")
+    plan = fake_plan(store, noise=True)
+    kinds = [store.claim(plan, f"elsewhere:1:w{i}").kind for i in range(4)]
+    assert kinds == ["attack", "attack", "noise", "noise"] and store.claim(plan, "elsewhere:1:w9") is None
     store.close()
 
 
@@ -201,3 +210,31 @@ def test_store_info_and_gc(tmp_path, zoo_specs, capsys):
     assert main(["store", "gc", str(run)]) == 2
     assert "running" in capsys.readouterr().err
     assert main(["store", "info", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_version_1_store_is_migrated_in_place_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    from archsim.store import db
+
+    path = tmp_path / "run" / "store.sqlite"
+    path.parent.mkdir()
+    old = sqlite3.connect(path)
+    old_units = db.UNITS_COLUMNS.replace("'attack', 'evaluation', 'noise'", "'attack', 'evaluation'").replace(
+        "(kind = 'evaluation') = (target IS NOT NULL)", "(kind = 'attack') = (target IS NULL)")
+    old.executescript(db.SCHEMA.replace(db.UNITS_COLUMNS, old_units) + "; PRAGMA user_version = 1;")
+    old.execute("INSERT INTO models (key, label, identity, data_config) VALUES ('k', 'm', 'a@1', '{}')")
+    old.execute("INSERT INTO datasets (key, n_images, image_shape, image_ids) VALUES ('d', 1, '[3]', '[\"x\"]')")
+    old.execute("INSERT INTO attacks (key, config) VALUES ('a', '{}')")
+    old.execute("INSERT INTO units (kind, source, dataset, attack, status) VALUES ('attack', 1, 1, 1, 'done')")
+    old.commit()
+    with pytest.raises(sqlite3.IntegrityError):
+        old.execute("INSERT INTO units (kind, source, dataset, attack) VALUES ('noise', 1, 1, 1)")
+    old.close()
+    conn = db.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT kind, status FROM units").fetchall() == [("attack", "done")]
+    conn.execute("INSERT INTO units (kind, source, dataset, attack) VALUES ('noise', 1, 1, 1)")
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()

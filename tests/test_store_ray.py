@@ -30,7 +30,7 @@ def test_ray_executor_matches_local(zoo_specs, tmp_path, capsys):
         ray.shutdown()
     assert (tmp_path / "ray" / "sat.csv").read_text() == (tmp_path / "local" / "sat.csv").read_text()
     assert query(tmp_path / "ray", OUTCOMES) == query(tmp_path / "local", OUTCOMES)
-    assert len(query(tmp_path / "ray", OUTCOMES)) == 12
+    assert len(query(tmp_path / "ray", OUTCOMES)) == 15  # 3 attacks (clean outcomes), 9 evaluations, 3 noise
     # the units ran in Ray's worker processes, not in this one
     pids = {ran_on.split()[0].split(":")[1] for (ran_on,) in query(tmp_path / "ray", "SELECT ran_on FROM unit_runs")}
     assert pids and str(os.getpid()) not in pids

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
+import sys
 import time
 from pathlib import Path
 
@@ -105,9 +106,12 @@ def run(args: argparse.Namespace) -> int:
     sat, units = sat_in_store(out, cfg, run_, progress=progress)
     sat.write(out)
     stages.add("SAT", t, units.summary())
+    fragile = sat.fragility_warnings(cfg.noise_warning)
+    for line in fragile:
+        print(f"warning: {line}", file=sys.stderr)
 
     t = time.perf_counter()
-    measures, notes = {}, []
+    measures, notes = {}, [f"sat: {line}" for line in fragile]
     for metric in tqdm(metrics, desc="measures", unit="measure", disable=not progress or not metrics):
         m = time.perf_counter()
         try:
@@ -182,9 +186,10 @@ def _print_summary(zoo, sat, analysis: Analysis, stages: Stages, seconds: float)
     test = {r.model: r.test_accuracy for r in zoo}
     cluster = dict(zip(analysis.clusters.names, analysis.clusters.labels)) if analysis.clusters else {}
     print(f"\n{len(sat.names)} models, {sat.clean_correct.shape[1]} images, {seconds:.1f} s")
-    rows = [[n, f"{test[n]:.3f}", f"{sat.transfer[i, i]:.3f}", _or_dash(mean_to_others(sat.sat, i)),
-             str(cluster.get(n, "-"))] for i, n in enumerate(sat.names)]
-    print(format_table(["model", "test acc", "white-box", "mean SAT to others", "cluster"], rows))
+    noise = sat.noise_error
+    rows = [[n, f"{test[n]:.3f}", f"{sat.transfer[i, i]:.3f}", _or_dash(None if noise is None else noise[i]),
+             _or_dash(mean_to_others(sat.sat, i)), str(cluster.get(n, "-"))] for i, n in enumerate(sat.names)]
+    print(format_table(["model", "test acc", "white-box", "noise error", "mean SAT to others", "cluster"], rows))
     print()
     print(format_table(["stage", "seconds", "outcome"], [[n, f"{s:.1f}", o] for n, s, o in stages.rows], "<><"))
 

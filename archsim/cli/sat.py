@@ -15,6 +15,7 @@ DIR must then be on a path that every Ray node sees.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from archsim.cli.args import add_run_arguments, run_config
@@ -54,22 +55,26 @@ def run(args: argparse.Namespace) -> int:
         make_executor = None
     result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)
     paths = result.write(args.out)
-    print_sat_summary(result, time.perf_counter() - start)
+    print_sat_summary(result, time.perf_counter() - start, cfg.noise_warning)
     print(report.summary())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
 
-def print_sat_summary(result, seconds: float) -> None:
+def print_sat_summary(result, seconds: float, noise_warning: float) -> None:
     names = result.names
+    noise = result.noise_error
     print(f"\n{len(names)} models, {result.clean_correct.shape[1]} images, {seconds:.1f} s")
     rows = []
     for i, name in enumerate(names):
         mean = mean_to_others(result.sat, i)
         rows.append([name, f"{result.clean_accuracy[i]:.3f}", f"{result.transfer[i, i]:.3f}",
-                     "-" if mean is None else f"{mean:.3f}"])
-    print(format_table(["model", "clean acc", "white-box", "mean SAT to others"], rows))
+                     "-" if noise is None else f"{noise[i]:.3f}", "-" if mean is None else f"{mean:.3f}"])
+    print(format_table(["model", "clean acc", "white-box", "noise error", "mean SAT to others"], rows))
     if len(names) >= 3:
         r2 = model_effects(result.sat).r2
         print(f"per-model effects (SAT_ij = mu + a_i + a_j) explain R^2 = {r2:.2f} of the off-diagonal SAT variance; "
               f"--measure sat-adjusted is the pair term left")
+    for line in result.fragility_warnings(noise_warning):
+        print(f"warning: {line}", file=sys.stderr)
+

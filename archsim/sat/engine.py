@@ -9,7 +9,9 @@
    those adversarial images that t also gets right on clean input. The
    adversarial images of s (float16 perturbations, `archsim.sat.advset`) are
    dropped before the next source, so memory does not grow with N.
-3. SAT, transfer rates and intervals derive from the per-image outcomes
+3. The noise control: every model on its clean-correct images under seeded
+   random noise of the attack's norm and eps (`attacks.noise`).
+4. SAT, transfer rates and intervals derive from the per-image outcomes
    (`archsim.sat.result.SATResult`).
 
 The units of work (`archsim.sat.units`) are those of the run store
@@ -70,8 +72,12 @@ def sat_matrix(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], ima
                                                batch_size=batch_size, device=device, name=target)
             bar.update(1)
         del adv
+    noise_cfg, noise = attacks.noise_config(attack_cfg), None
+    if noise_cfg is not None:  # the control: random noise of the attack's norm and eps, as the run store makes it
+        noise = np.stack([units.noise(models[n], images, labels, clean[i], noise_cfg, seed=seed,
+                                      batch_size=batch_size, device=device, name=n) for i, n in enumerate(names)])
     bar.close()
-    return SATResult(names, clean, adv_correct, eps_s, image_ids=image_ids)
+    return SATResult(names, clean, adv_correct, eps_s, image_ids=image_ids, noise_correct=noise)
 
 
 def _check_inputs(names, images, labels, eps_s, batch_size) -> None:

@@ -9,6 +9,7 @@ only what is missing and a killed run resumes where it stopped.
 
 from __future__ import annotations
 
+import attacks
 from archsim.config import RunConfig
 from archsim.sat.result import SATResult
 from archsim.store import LocalExecutor, Plan, RunReport, RunStore, attack_entry, dataset_entry, model_entry, run_plan
@@ -43,4 +44,5 @@ def sat_in_store(out_dir, cfg: RunConfig, run_: Run, *, progress: bool = True,
 def plan_run(store: RunStore, cfg: RunConfig, run_: Run) -> Plan:
     """Register the config's models, images and attack in `store`; the plan of this run."""
     entries = [model_entry(s.label, s.name, s.kwargs, run_.models[s.label]) for s in cfg.models]
-    return store.register(entries, dataset_entry(run_.images), attack_entry(cfg.attack, cfg.seed, cfg.batch_size))
+    return store.register(entries, dataset_entry(run_.images), attack_entry(cfg.attack, cfg.seed, cfg.batch_size),
+                          noise=attacks.noise_config(cfg.attack) is not None)

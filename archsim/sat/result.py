@@ -5,7 +5,12 @@ The primary result of a SAT run is two arrays:
 - `clean_correct[m, i]`: model m classifies clean image i correctly (bool, N x n);
 - `adv_correct[s, t, i]`: model t classifies the adversarial image that source s
   made from image i correctly (int8, N x N x n; -1 where it was not evaluated:
-  images outside X_st, which never enter a statistic).
+  images outside X_st, which never enter a statistic);
+- `noise_correct[m, i]` (optional, the control): model m classifies image i
+  correctly under random noise of the attack's norm and eps (int8, N x n; -1
+  outside its clean-correct images). `noise_error[m]` is the share of m's
+  clean-correct images the noise fools: a model with a high one has a SAT row
+  that measures fragility (`fragility_warnings(threshold)`).
 
 SAT and the transfer rates follow `archsim.sat.formula`; the pair interval is
 the seeded bootstrap over the images of X_AB (`archsim.sat.intervals`), each
@@ -26,6 +31,8 @@ from archsim.matrices import write_matrix
 from archsim.sat.formula import sat_from_counts, sat_score, transfer_rates
 from archsim.sat.intervals import pair_intervals
 
+NOISE_WARNING = 0.10  # a noise error above this makes a model's SAT row a fragility score
+
 
 @dataclass
 class SATResult:
@@ -36,6 +43,7 @@ class SATResult:
     adv_correct: np.ndarray  # (N, N, n) int8: 1 correct, 0 fooled, -1 not evaluated
     eps_s: float
     image_ids: list[str] | None = None
+    noise_correct: np.ndarray | None = None  # (N, n) int8: the noise control; None when not run
     errors: np.ndarray = field(init=False)  # (N, N) err(A -> B) counts on X_AB
     n_common: np.ndarray = field(init=False)  # (N, N) |X_AB|
 
@@ -65,6 +73,25 @@ class SATResult:
     @property
     def clean_accuracy(self) -> np.ndarray:
         return self.clean_correct.mean(axis=1)
+
+    @property
+    def noise_error(self) -> np.ndarray | None:
+        """Per model: the share of its clean-correct images that random noise of the attack's size fools."""
+        if self.noise_correct is None:
+            return None
+        clean = self.clean_correct.astype(bool)
+        fooled = ((self.noise_correct == 0) & clean).sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(clean.sum(1) > 0, fooled / np.maximum(clean.sum(1), 1), np.nan)
+
+    def fragility_warnings(self, threshold: float = NOISE_WARNING) -> list[str]:
+        """One line per model whose noise error exceeds `threshold`, naming it."""
+        errors = self.noise_error
+        if errors is None:
+            return []
+        return [f"random noise of the attack's size fools {e:.1%} of {n}'s correctly classified images (more "
+                f"than {threshold:.0%}): its SAT row measures fragility" for n, e in zip(self.names, errors)
+                if e > threshold]
 
     def per_image_errors(self, a: int, b: int) -> np.ndarray:
         """e_i = 1(b fooled by a's image) + 1(a fooled by b's image) for each image i of X_ab."""
@@ -106,8 +133,9 @@ class SATResult:
                  "transfer": write_matrix(out / "transfer.csv", self.names, self.transfer)}
         pairs = self.pairs()
         paths["pairs"] = write_rows(out / "pairs.csv", list(pairs[0]), [p.values() for p in pairs])
+        noise = self.noise_error if self.noise_error is not None else [None] * len(self.names)
         paths["clean_accuracy"] = write_rows(
-            out / "clean_accuracy.csv", ["model", "n_images", "n_correct", "accuracy"],
-            [(n, self.clean_correct.shape[1], int(c.sum()), float(c.mean()))
-             for n, c in zip(self.names, self.clean_correct)])
+            out / "clean_accuracy.csv", ["model", "n_images", "n_correct", "accuracy", "white_box", "noise_error"],
+            [(n, self.clean_correct.shape[1], int(c.sum()), float(c.mean()), float(self.transfer[i, i]),
+              "" if e is None else float(e)) for i, (n, c, e) in enumerate(zip(self.names, self.clean_correct, noise))])
         return paths

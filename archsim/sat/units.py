@@ -4,6 +4,9 @@
     attack(model, images, labels, correct, ...)      -> AdvSet of the images `correct` marks
     evaluate(model, images, labels, adv, keep, ...)  -> int8 (n,): the model on adversarial image i:
                                                         1 correct, 0 fooled, -1 not evaluated
+    noise(model, images, labels, correct, noise_cfg, ...) -> int8 (n,): the model on random noise of the
+                                                        attack's norm and eps (`attacks.noise`), on its
+                                                        clean-correct images; -1 elsewhere
 
 `evaluate` classifies the adversarial images whose clean image `keep` marks (the
 target's clean-correct images), so outcomes exist exactly on X_st.
@@ -76,3 +79,13 @@ def _correct(model, x: torch.Tensor, y: torch.Tensor, device, name: str) -> np.n
     if int(y.max()) >= logits.shape[1]:
         raise ArchsimError(f"label {int(y.max())} is outside model {name!r}'s {logits.shape[1]} classes")
     return (logits.argmax(1) == y).cpu().numpy()
+
+
+def noise(model, images: torch.Tensor, labels: torch.Tensor, correct: np.ndarray, noise_cfg: dict, *,
+          seed: int, batch_size: int, device, name: str) -> np.ndarray:
+    """`model` on its clean-correct images under seeded random noise (the noise control); -1 elsewhere.
+
+    The noise is drawn, stored and evaluated exactly as an attack's images are (`attack`, then `evaluate`
+    with keep = correct), so it is of the same size after the float16 rounding."""
+    adv = attack(model, images, labels, correct, noise_cfg, seed=seed, batch_size=batch_size, device=device)
+    return evaluate(model, images, labels, adv, correct, batch_size=batch_size, device=device, name=name)

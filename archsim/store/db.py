@@ -5,14 +5,15 @@ Tables (ids are SQLite integers; `key` columns are content hashes, see `archsim.
     models               id, key, label, identity (arch@weights hash), data_config (JSON)
     datasets             id, key, n_images, image_shape (JSON), image_ids (JSON list)
     attacks              id, key, config (JSON: attack config, seed, batch sizes)
-    units                id, kind (attack | evaluation), source, target (evaluation only), dataset,
-                         attack, status (pending | running | done), worker, lease_until
+    units                id, kind (attack | evaluation | noise), source, target (evaluation only), dataset,
+                         attack, status (pending | running | done), worker, lease_until; a noise unit
+                         evaluates its model on random noise of the attack's norm and eps (the control)
     unit_runs            id, unit, worker, started, finished, ran_on, result (done | failed |
                          interrupted | lost | corrupt): one row each time a unit starts, so what ran,
                          where and how it ended is on record
     adversarial_sets     unit (an attack unit), path (under tensors/), sha256, bytes, n_images
     clean_outcomes       model, dataset, correct: int8 per image of the dataset (1 / 0)
-    adversarial_outcomes unit (an evaluation unit), correct: int8 per image (1 / 0 / -1 not evaluated)
+    adversarial_outcomes unit (an evaluation or noise unit), correct: int8 per image (1 / 0 / -1 not evaluated)
 
 Outcomes are stored as one int8 vector per unit, indexed like the dataset's
 image ids: for 69 models on 5000 images that is 4761 rows of 5 kB instead of
@@ -21,7 +22,8 @@ image ids: for 69 models on 5000 images that is 4761 rows of 5 kB instead of
 `connect` opens the database in WAL mode with a busy timeout and foreign keys,
 in autocommit mode; writes go through `with transaction(conn):`, which takes
 the write lock up front (BEGIN IMMEDIATE), so concurrent writers queue instead
-of failing half-way.
+of failing half-way. A version-1 store (no noise units) is migrated in place:
+the units table is rebuilt with the wider CHECK, every row kept.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from archsim.errors import ArchsimError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 120
 
 SCHEMA = """
@@ -45,18 +47,8 @@ CREATE TABLE IF NOT EXISTS datasets (
     image_shape TEXT NOT NULL, image_ids TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attacks (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, config TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS units (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('attack', 'evaluation')),
-    source INTEGER NOT NULL REFERENCES models(id),
-    target INTEGER REFERENCES models(id),
-    dataset INTEGER NOT NULL REFERENCES datasets(id),
-    attack INTEGER NOT NULL REFERENCES attacks(id),
-    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done')),
-    worker TEXT, lease_until REAL,
-    CHECK ((kind = 'attack') = (target IS NULL)));
-CREATE UNIQUE INDEX IF NOT EXISTS unit_identity ON units (kind, source, IFNULL(target, 0), dataset, attack);
-CREATE INDEX IF NOT EXISTS unit_status ON units (status);
+CREATE TABLE IF NOT EXISTS units (UNITS_COLUMNS);
+UNITS_INDEXES;
 CREATE TABLE IF NOT EXISTS unit_runs (
     id INTEGER PRIMARY KEY, unit INTEGER NOT NULL REFERENCES units(id), worker TEXT NOT NULL,
     started REAL NOT NULL, finished REAL, ran_on TEXT,
@@ -71,6 +63,19 @@ CREATE TABLE IF NOT EXISTS clean_outcomes (
 CREATE TABLE IF NOT EXISTS adversarial_outcomes (
     unit INTEGER PRIMARY KEY REFERENCES units(id), correct BLOB NOT NULL);
 """
+UNITS_COLUMNS = """
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('attack', 'evaluation', 'noise')),
+    source INTEGER NOT NULL REFERENCES models(id),
+    target INTEGER REFERENCES models(id),
+    dataset INTEGER NOT NULL REFERENCES datasets(id),
+    attack INTEGER NOT NULL REFERENCES attacks(id),
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done')),
+    worker TEXT, lease_until REAL,
+    CHECK ((kind = 'evaluation') = (target IS NOT NULL))"""
+UNITS_INDEXES = """CREATE UNIQUE INDEX IF NOT EXISTS unit_identity ON units (kind, source, IFNULL(target, 0), dataset, attack);
+CREATE INDEX IF NOT EXISTS unit_status ON units (status)"""
+SCHEMA = SCHEMA.replace("UNITS_COLUMNS", UNITS_COLUMNS).replace("UNITS_INDEXES", UNITS_INDEXES)
 
 
 def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
@@ -84,6 +89,8 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
+            _migrate_v1(conn)
         with transaction(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
@@ -115,3 +122,22 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: rebuild `units` with the noise kind allowed (SQLite cannot alter a CHECK)."""
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with transaction(conn):
+            if conn.execute("PRAGMA user_version").fetchone()[0] != 1:
+                return  # another process migrated it meanwhile
+            conn.execute(f"CREATE TABLE units_v2 ({UNITS_COLUMNS})")
+            conn.execute("INSERT INTO units_v2 SELECT id, kind, source, target, dataset, attack, status, worker, "
+                         "lease_until FROM units")
+            conn.execute("DROP TABLE units")
+            conn.execute("ALTER TABLE units_v2 RENAME TO units")
+            for statement in UNITS_INDEXES.split(";"):
+                conn.execute(statement)
+            conn.execute("PRAGMA user_version = 2")
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from archsim.store.jobs import AttackJob, EvaluationJob
+import attacks
+from archsim.store.jobs import AttackJob, EvaluationJob, NoiseJob
 from archsim.store.leases import Heartbeat, new_worker_id
 from archsim.store.runstore import Claim, Plan, RunStore
 from archsim.store.tensors import CorruptTensorFile, resolve
@@ -37,7 +38,8 @@ class RunReport:
     recomputed: list[str] = field(default_factory=list)  # corrupt files found and recomputed
 
     def summary(self) -> str:
-        text = (f"ran {self.ran['attack']} attack and {self.ran['evaluation']} evaluation units; "
+        noise = f", {self.ran['noise']} noise-control units" if self.ran["noise"] else ""
+        text = (f"ran {self.ran['attack']} attack and {self.ran['evaluation']} evaluation units{noise}; "
                 f"{self.reused} reused from the store")
         if self.recomputed:
             text += f"; {len(self.recomputed)} corrupt adversarial set(s) recomputed"
@@ -82,8 +84,11 @@ def run_plan(store: RunStore, plan: Plan, executor, *, progress: bool = True) ->
     return report
 
 
-def _job(claim: Claim, plan: Plan, store: RunStore) -> AttackJob | EvaluationJob:
+def _job(claim: Claim, plan: Plan, store: RunStore) -> AttackJob | EvaluationJob | NoiseJob:
     cfg = plan.attack_config
+    if claim.kind == "noise":
+        return NoiseJob(claim.source, plan.name(claim.source), attacks.noise_config(cfg["attack"]), cfg["seed"],
+                        cfg["batch_size"], claim.clean)
     if claim.kind == "attack":
         metadata = {"source": plan.model_keys[claim.source], "dataset": plan.dataset_key, "attack": plan.attack_key,
                     "format": "x_adv = clamp(x[index] + delta, 0, 1)"}

@@ -45,12 +45,12 @@ _IN_PLAN = """u.dataset = :dataset AND u.attack = :attack
 _CLAIMABLE = f"""
 SELECT u.id, u.kind, u.source, u.target FROM units u
 WHERE u.status = 'pending' AND {_IN_PLAN}
-  AND (u.kind = 'attack' OR (
+  AND (u.kind IN ('attack', 'noise') OR (
         EXISTS (SELECT 1 FROM units a JOIN adversarial_sets s ON s.unit = a.id
                 WHERE a.kind = 'attack' AND a.status = 'done' AND a.source = u.source
                   AND a.dataset = u.dataset AND a.attack = u.attack)
         AND EXISTS (SELECT 1 FROM clean_outcomes c WHERE c.model = u.target AND c.dataset = u.dataset)))
-ORDER BY u.kind = 'evaluation', u.source, u.target
+ORDER BY CASE u.kind WHEN 'attack' THEN 0 WHEN 'noise' THEN 1 ELSE 2 END, u.source, u.target
 LIMIT 1"""
 
 
@@ -82,11 +82,11 @@ class Claim:
 
     unit: int
     run: int  # unit_runs id
-    kind: str  # attack | evaluation
+    kind: str  # attack | evaluation | noise
     source: int
     target: int | None
     output: str | None = None  # attack: where to write the adversarial set
-    clean: np.ndarray | None = None  # attack: the source's stored clean outcomes, when known
+    clean: np.ndarray | None = None  # attack, noise: the source's stored clean outcomes, when known
     advset: FileRecord | None = None  # evaluation: the source's adversarial set
     attack_unit: int | None = None  # evaluation: the unit that made it
     keep: np.ndarray | None = None  # evaluation: the target's clean outcomes
@@ -107,8 +107,13 @@ class RunStore:
     def close(self) -> None:
         self.conn.close()
 
-    def register(self, models: list[ModelEntry], dataset: DatasetEntry, attack: AttackEntry) -> Plan:
-        """Add the entries and every unit they need; what exists already is kept as it is."""
+    def register(self, models: list[ModelEntry], dataset: DatasetEntry, attack: AttackEntry, *,
+                 noise: bool = True) -> Plan:
+        """Add the entries and every unit they need; what exists already is kept as it is.
+
+        Per model: an attack unit, one evaluation unit per target and, with `noise`, a noise unit (the
+        control: random noise of the attack's norm and eps, `attacks.noise_config`).
+        """
         c = self.conn
         with transaction(c):
             ids = []
@@ -128,6 +133,9 @@ class RunStore:
                           [(s, d, a) for s in distinct])
             c.executemany("INSERT OR IGNORE INTO units (kind, source, target, dataset, attack) "
                           "VALUES ('evaluation', ?, ?, ?, ?)", [(s, t, d, a) for s in distinct for t in distinct])
+            if noise:
+                c.executemany("INSERT OR IGNORE INTO units (kind, source, dataset, attack) VALUES ('noise', ?, ?, ?)",
+                              [(s, d, a) for s in distinct])
         return Plan([m.label for m in models], ids, {i: m.key for i, m in zip(ids, models)}, d, dataset.key,
                     list(dataset.image_ids), a, attack.key, attack.config)
 
@@ -145,6 +153,8 @@ class RunStore:
                       (worker, now + LEASE_S, unit))
             run = c.execute("INSERT INTO unit_runs (unit, worker, started) VALUES (?, ?, ?)",
                             (unit, worker, now)).lastrowid
+            if kind == "noise":
+                return Claim(unit, run, kind, source, None, clean=self._clean(source, plan.dataset))
             if kind == "attack":
                 output = (f"{TENSOR_DIR}/adv/{plan.model_keys[source][:16]}-{plan.dataset_key[:12]}-"
                           f"{plan.attack_key[:12]}-r{run}.safetensors")
@@ -174,6 +184,10 @@ class RunStore:
                 c.execute("INSERT INTO adversarial_sets (unit, path, sha256, bytes, n_images) VALUES (?, ?, ?, ?, ?)",
                           (claim.unit, result.file.path, result.file.sha256, result.file.bytes, result.n_images))
             else:
+                if claim.kind == "noise":
+                    dataset = c.execute("SELECT dataset FROM units WHERE id = ?", (claim.unit,)).fetchone()[0]
+                    c.execute("INSERT OR IGNORE INTO clean_outcomes (model, dataset, correct) VALUES (?, ?, ?)",
+                              (claim.source, dataset, result.clean.astype(np.int8).tobytes()))
                 c.execute("INSERT INTO adversarial_outcomes (unit, correct) VALUES (?, ?)",
                           (claim.unit, result.correct.astype(np.int8).tobytes()))
             c.execute("UPDATE units SET status = 'done', worker = NULL, lease_until = NULL WHERE id = ?", (claim.unit,))
@@ -232,7 +246,13 @@ class RunStore:
                 f"WHERE u.kind = 'evaluation' AND {_IN_PLAN}", plan.params):
             for s in index[source]:
                 adv[s, index[target]] = np.frombuffer(blob, dtype=np.int8)
-        return SATResult(list(plan.labels), clean, adv, eps_s, image_ids=list(plan.image_ids))
+        noise = np.full((len(plan.labels), n), -1, dtype=np.int8)
+        rows = self.conn.execute(f"SELECT u.source, o.correct FROM units u JOIN adversarial_outcomes o ON o.unit = u.id "
+                                 f"WHERE u.kind = 'noise' AND {_IN_PLAN}", plan.params).fetchall()
+        for source, blob in rows:
+            noise[index[source]] = np.frombuffer(blob, dtype=np.int8)
+        return SATResult(list(plan.labels), clean, adv, eps_s, image_ids=list(plan.image_ids),
+                         noise_correct=noise if rows else None)
 
     def _clean(self, model: int, dataset: int) -> np.ndarray | None:
         row = self.conn.execute("SELECT correct FROM clean_outcomes WHERE model = ? AND dataset = ?",
