@@ -82,3 +82,16 @@ def test_directional_effects_split_attacker_and_fragility():
     assert d.mu == pytest.approx(3) and d.r2 == pytest.approx(1)
     np.testing.assert_allclose(d.source, source, atol=1e-9)
     np.testing.assert_allclose(d.target, target, atol=1e-9)
+
+
+def test_seed_pairs_are_the_models_that_differ_only_in_their_seed():
+    from archsim.config import parse_config
+    from archsim.sat.effects import row_rank, seed_pairs
+
+    cfg = parse_config({"data": {"source": "digits"}, "models": [
+        {"name": "resnet18", "label": "a"}, {"name": "resnet18", "label": "a_s1", "seed": 1},
+        {"name": "resnet18", "label": "wide", "kwargs": {"channels": [8, 16, 32, 64]}}, {"name": "vit_tiny_patch16_224",
+                                                                                         "label": "v"}]})
+    assert seed_pairs(cfg.models) == [("a", "a_s1")]
+    m = np.array([[9, 1, 3, 2], [1, 9, 0, 5], [3, 0, 9, 4], [2, 5, 4, 9.0]])
+    assert (row_rank(m, 0, 2), row_rank(m, 0, 1), row_rank(m, 1, 3)) == (1, 3, 1)

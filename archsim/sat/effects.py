@@ -86,3 +86,20 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _r2(y: np.ndarray, fitted: np.ndarray) -> float:
     total = ((y - y.mean()) ** 2).sum()
     return float(1 - ((y - fitted) ** 2).sum() / total) if total > 0 else float("nan")
+
+
+def row_rank(values: np.ndarray, i: int, j: int) -> int:
+    """The rank of model j in row i of a similarity matrix (1 = the most similar of the others)."""
+    row = np.asarray(values, dtype=float)[i].copy()
+    row[i] = -np.inf
+    return int((row > row[j]).sum()) + 1
+
+
+def seed_pairs(specs) -> list[tuple[str, str]]:
+    """Pairs of config models that differ only in their initialisation seed (and label)."""
+    groups: dict[str, list[str]] = {}
+    for s in specs:
+        key = repr((s.name, sorted(s.kwargs.items()), s.input_size, s.mean, s.std, s.pretrained, s.checkpoint,
+                    s.train))
+        groups.setdefault(key, []).append(s.label)
+    return [(g[0], other) for g in groups.values() for other in g[1:]]
