@@ -1,11 +1,12 @@
 """The typed settings of a config's `train:`, `ensemble:` and `distill:` sections, checked once when loaded.
 
-    train:    {epochs: 3, lr: 0.002, batch_size: 64, weight_decay: 0.05, shift: 0, max_images: null}
+    train:    {epochs: 3, lr: 0.002, batch_size: 64, weight_decay: 0.05, shift: 0, noise: 0.0, max_images: null}
     ensemble: {size: 3, draws: 10, measures: [sat]}
     distill:  {student: null, teachers: null, seeds: 3, epochs: null, temperature: 4.0, alpha: 0.9}
 
 train: `shift` augments each training image with a random translation of up to
-that many pixels; `max_images` caps the training pool (a seeded random subset).
+that many pixels, `noise` with random sign noise of a magnitude uniform in
+[0, noise] (see `archsim.zoo.training`); `max_images` caps the training pool (a seeded random subset).
 A model's own `train:` overrides the section key by key.
 ensemble: `size` is K, the number of members; `draws` the number of seeded random
 K-subsets the measures are set against; `measures` those that choose members.
@@ -48,11 +49,13 @@ class TrainSettings(_Section):
     batch_size: int = 64
     weight_decay: float = 0.05
     shift: int = 0
+    noise: float = 0.0
     max_images: int | None = None
 
     OPTIONS = {"epochs": Option(3, "int", minimum=1), "lr": Option(2e-3, "float", minimum=0, above=True),
                "batch_size": Option(64, "int", minimum=1), "weight_decay": Option(0.05, "float", minimum=0),
-               "shift": Option(0, "int", minimum=0), "max_images": Option(None, "int", minimum=1, nullable=True)}
+               "shift": Option(0, "int", minimum=0), "noise": Option(0.0, "float", minimum=0, maximum=1),
+               "max_images": Option(None, "int", minimum=1, nullable=True)}
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set
         load_model(model.model, str(path))
         return False
     train_classifier(model, train_set.images, train_set.labels, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
-                     weight_decay=s.weight_decay, shift=s.shift, seed=spec.seed, device=device, desc=f"train {spec.label}",
+                     weight_decay=s.weight_decay, shift=s.shift, noise=s.noise, seed=spec.seed, device=device, desc=f"train {spec.label}",
                      progress=progress)
     with atomic_path(path) as tmp:
         save_model(model.model.to("cpu"), str(tmp))

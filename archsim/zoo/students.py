@@ -86,7 +86,7 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
                                              "alpha": settings.alpha}
             train_classifier(model, run_.training.images, run_.training.labels, epochs=train.epochs,
                              lr=train.lr, batch_size=train.batch_size, weight_decay=train.weight_decay,
-                             shift=train.shift, seed=seed, device=device, progress=progress,
+                             shift=train.shift, noise=train.noise, seed=seed, device=device, progress=progress,
                              desc=f"{student} <- {teacher or 'labels only'} (seed {seed})", **kd)
             seconds = time.perf_counter() - start
             with atomic_path(path) as tmp:

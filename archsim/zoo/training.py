@@ -6,7 +6,11 @@ shuffled by a seeded generator, so training is reproducible on the CPU for a
 given seed. The settings come from the config's `train` section
 (`archsim.settings.TrainSettings`). `shift` augments each training image with a
 random translation of up to that many pixels in each direction (zero padding,
-then a crop back to size).
+then a crop back to size). `noise` adds to each (shifted) training image random
+sign noise x + m·sign(r), clamped to [0, 1], with a magnitude m drawn uniform in
+[0, noise] per image: a model trained so is not fooled by the noise control
+(`archsim.sat.units.noise`) at an eps up to `noise`, which leaves SAT to measure
+what the gradient finds rather than fragility to any perturbation.
 
 With a `teacher`, each batch's loss is instead the distillation loss
 `archsim.zoo.kd_loss.kd_loss` against the teacher's logits on the same
@@ -38,8 +42,18 @@ def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Ten
     return torch.stack([p[:, dy:dy + h, dx:dx + w] for p, (dy, dx) in zip(padded, offsets.tolist())])
 
 
+def random_sign_noise(x: torch.Tensor, noise: float, gen: torch.Generator) -> torch.Tensor:
+    """clamp(x + m·s, 0, 1), s a random sign per pixel and m ~ U[0, noise] per image; x itself when noise is 0."""
+    if noise == 0:
+        return x
+    m = noise * torch.rand(len(x), *([1] * (x.dim() - 1)), generator=gen)
+    s = torch.randint(0, 2, x.shape, generator=gen).to(x.dtype) * 2 - 1
+    return (x + m * s).clamp(0, 1)
+
+
 def train_classifier(model: PixelModel, images: torch.Tensor, labels: torch.Tensor, *, epochs: int = 3,
-                     lr: float = 2e-3, batch_size: int = 64, weight_decay: float = 0.05, shift: int = 0, seed: int = 0,
+                     lr: float = 2e-3, batch_size: int = 64, weight_decay: float = 0.05, shift: int = 0, noise: float = 0.0,
+                     seed: int = 0,
                      device: str | torch.device = "cpu", desc: str = "train", progress: bool = True,
                      teacher: PixelModel | None = None, temperature: float = 4.0, alpha: float = 0.9) -> float:
     """Train `model.model` in place; returns the mean training loss of the last epoch.
@@ -71,7 +85,8 @@ def train_classifier(model: PixelModel, images: torch.Tensor, labels: torch.Tens
                 order, losses = torch.randperm(len(images), generator=gen), []
                 for start in range(0, len(images), batch_size):
                     rows = order[start:start + batch_size]
-                    x, y = random_shift(images[rows], shift, gen).to(device), labels[rows].to(device)
+                    x = random_sign_noise(random_shift(images[rows], shift, gen), noise, gen).to(device)
+                    y = labels[rows].to(device)
                     logits = net(model.preprocess(x))
                     if teacher is None:
                         loss = F.cross_entropy(logits, y)
