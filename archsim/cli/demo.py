@@ -34,7 +34,7 @@ from analysis.applications import distill_stage, ensemble_stage
 from analysis.demo_analysis import Analysis, analyse
 from analysis.demo_report import write_report
 from analysis.report_sections import distill_section, ensemble_section
-from archsim.cli.args import report_warnings
+from archsim.cli.args import check_out_dir, report_warnings
 from archsim.config import load_config
 from archsim.errors import ArchsimError
 from archsim.matrices import mean_to_others
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = measure_names(args.measures) if args.measures.strip() else []
     options = {m: measure_options(cfg, m) for m in metrics}  # unknown names and options fail before training
     progress = not args.no_progress
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     stages = Stages()
 
     t = time.perf_counter()

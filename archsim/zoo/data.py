@@ -230,6 +230,11 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
     except FileNotFoundError as err:
         raise ArchsimError(f"image folder {root}: {err}") from None
     paths = [path for path, _ in samples]
+    present = sorted({classes[label] for _, label in samples})
+    if len(present) < 2:
+        raise ArchsimError(f"image folder {root} holds images of {len(present)} class"
+                           f"{'' if len(present) == 1 else 'es'}{f' ({present[0]!r})' if present else ''}; "
+                           "a classifier needs images of at least 2 classes")
     preprocess = transforms.Compose([
         transforms.Resize(math.floor(resolution / spec.get("crop_pct", 0.875)),
                           interpolation=transforms.InterpolationMode(spec.get("interpolation", "bicubic"))),
@@ -240,10 +245,19 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
 
     def read(idx: list[int]) -> torch.Tensor:
         files = tqdm(idx, desc=f"read {root.name}", unit="img", disable=len(idx) < 500, leave=False)
-        return torch.stack([preprocess(pil_loader(paths[i]).convert(mode)) for i in files])
+        return torch.stack([_read_image(paths[i], preprocess, mode) for i in files])
 
     ids = [Path(path).relative_to(root).as_posix() for path in paths]
     return Catalog(ids, torch.tensor([label for _, label in samples], dtype=torch.long), classes, read)
+
+
+def _read_image(path: str, preprocess, mode: str) -> torch.Tensor:
+    """One image file through `preprocess`; a file PIL cannot read (not an image, truncated) is named."""
+    try:
+        return preprocess(pil_loader(path).convert(mode))
+    except (OSError, ValueError, SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
+        reason = "not an image PIL can read" if type(e).__name__ == "UnidentifiedImageError" else str(e)
+        raise ArchsimError(f"cannot read image {path}: {reason}") from None
 
 
 def _read_class_map(path: Path) -> list[str]:
