@@ -134,7 +134,9 @@ def load_config(path: str | Path) -> RunConfig:
         raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
                            "save the config as UTF-8") from None
     except yaml.YAMLError as e:
-        raise ArchsimError(f"{path} is not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ArchsimError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
     return parse_config(raw, base_dir=path.parent, source=path)
 
 

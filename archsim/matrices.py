@@ -44,7 +44,8 @@ def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:
         with open(path, newline="", encoding="utf-8") as f:
             rows = [r for r in csv.reader(f) if r]
     except UnicodeDecodeError as e:
-        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start}); a matrix CSV is UTF-8") from None
+        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
+                           "a matrix CSV is UTF-8") from None
     if len(rows) < 2:
         raise ArchsimError(f"{path}: expected a header row and at least one model row")
     header = [c.strip() for c in rows[0][1:]]

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from archsim.config import RunConfig, load_config
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, one_line
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str = "output folder",
@@ -61,7 +61,7 @@ def parse_settings(pairs: list[str]) -> dict:
 
 @contextmanager
 def report_warnings():
-    """Print each warning raised inside as one 'warning: ...' line on stderr."""
+    """Print each warning raised inside as one 'warning: ...' line on stderr (never Python's file:line format)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -69,7 +69,7 @@ def report_warnings():
         finally:
             seen = set()
             for w in caught:
-                msg = str(w.message)
+                msg = one_line(w.message)
                 if msg not in seen and issubclass(w.category, UserWarning):
                     seen.add(msg)
                     print(f"warning: {msg}", file=sys.stderr)

@@ -41,6 +41,7 @@ from archsim.matrices import mean_to_others
 from archsim.sat.in_store import sat_in_store
 from archsim.similarity.compute import cached_measure
 from archsim.similarity.registry import measure_names, measure_options
+from archsim.store import RunStore
 from archsim.terminal_table import format_table
 from archsim.zoo.build import build_run
 from archsim.zoo.predictions import predict_run
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     options = {m: measure_options(cfg, m) for m in metrics}  # unknown names and options fail before training
     progress = not args.no_progress
     out = check_out_dir(args.out)
+    RunStore(out).close()  # a damaged store stops the demo before any training
     stages = Stages()
 
     t = time.perf_counter()

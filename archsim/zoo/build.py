@@ -91,9 +91,11 @@ def check_model(label: str, model: PixelModel, x: torch.Tensor, n_classes: int) 
     except Exception as e:  # noqa: BLE001 - whatever the architecture raises, the input does not fit it
         raise ArchsimError(f"model {label!r} cannot take {tuple(x.shape[1:])} images resized to its input size "
                            f"{model.input_size} ({type(e).__name__}: {one_line(e)[:200]})") from None
-    if logits.ndim != 2 or logits.shape[1] < n_classes:
-        raise ArchsimError(f"model {label!r} gives {tuple(logits.shape[1:])} outputs per image, but the data has "
-                           f"{n_classes} classes; set its kwargs.num_classes")
+    if logits.ndim != 2:
+        raise ArchsimError(f"model {label!r} gives outputs of shape {tuple(logits.shape)}, not one logit per class")
+    if logits.shape[1] < n_classes:
+        raise ArchsimError(f"model {label!r} has {logits.shape[1]} outputs, but the data has {n_classes} classes; "
+                           "set its kwargs.num_classes")
 
 
 def _validation_indices(catalog: Catalog, eval_idx: list[int], selection: dict | None) -> list[int]:
