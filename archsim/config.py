@@ -26,8 +26,10 @@
 
 The whole config is checked here, once, when it is loaded (`archsim.options`):
 unknown keys and values of the wrong type or range raise `ArchsimError` naming
-the place, before any model is created; every model's effective training
-settings (`ModelSpec.training`) are resolved here too. Relative paths are
+the place, before any model is created (a label must be printable, at most
+MAX_LABEL characters; input_size whole numbers >= 1; mean/std 1 or 3 numbers,
+std above 0; a file that is not UTF-8 is refused; a Linf eps above 0.5 warns);
+every model's effective training settings (`ModelSpec.training`) are resolved here too. Relative paths are
 resolved against the config file's folder.
 """
 

@@ -313,6 +313,20 @@ def test_store_info_reads_a_read_only_store(prev, capsys):
     assert not list(prev.glob("store.sqlite-*"))  # it wrote nothing
 
 
+def test_skip_unreadable_leaves_the_bad_files_out_with_a_count(tmp_path):
+    from archsim.zoo.data import describe
+
+    spec = image_folder("not-an-image")(CONFIG, tmp_path)["data"]
+    image_folder("truncated")(CONFIG, tmp_path / "t")  # a second folder: one truncated JPEG among 6
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable file\(s\) of 7 in .*images \(the first: .*9.jpg\)"):
+        catalog = describe({**spec, "skip_unreadable": True})
+    assert len(catalog) == 6 and "dog/9.jpg" not in catalog.ids
+    assert catalog.load().images.shape == (6, 3, 16, 16)
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable file\(s\) of 6 .*0.jpg"):
+        truncated = describe({**spec, "root": str(tmp_path / "t" / "images"), "skip_unreadable": True})
+    assert sorted(truncated.ids) == ["cat/0.jpg", "cat/1.jpg", "cat/2.jpg", "dog/1.jpg", "dog/2.jpg"]
+
+
 def test_a_large_linf_eps_warns_in_one_line(good, tmp_path, capsys):
     cfg = {**good["cfg"], "attack": {**good["cfg"]["attack"], "eps": 2.0, "steps": 1}}
     rc, _, err = run_cli(capsys, "sat", "--config", write_config(tmp_path / "c.yaml", cfg), "--out", tmp_path / "o",
