@@ -64,7 +64,7 @@ TOP_OPTIONS = {"seed": Option(0, "int"), "device": Option("auto", "str", what="a
 MODEL_OPTIONS = {"seed": Option(0, "int"),
                  "interpolation": Option(None, "choice", choices=("bicubic", "bilinear", "nearest", "area"),
                                          nullable=True)}
-MAX_LABEL = 128
+MAX_LABEL = 100  # `archsim layers` names its files after two labels: under the 255-byte limit
 DEFAULT_ATTACK = {"backend": "native", "norm": "Linf", "eps": 4 / 255, "alpha": 1 / 255, "steps": 10,
                   "random_start": True}
 

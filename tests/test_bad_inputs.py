@@ -10,6 +10,7 @@ runs on a tiny digits zoo (16 px, 2 images per class, 1 training epoch).
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import warnings
 from pathlib import Path
@@ -21,6 +22,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from archsim.cli import main
+from archsim.errors import ArchsimError
 from archsim.files import all_or_nothing, write_rows
 from archsim.zoo.weights_cache import load_cached, save_cached
 
@@ -157,7 +159,7 @@ CONFIG_CASES = {
     "one-class-folder": (image_folder("one-class"), "holds images of 1 class ('cat')"),
     # item 11: labels that cannot name a file
     "label-nul": (with_model(label="a\x00b"), "models[0].label must be printable text"),
-    "label-300": (with_model(label="x" * 300), "models[0].label is 300 characters long; at most 128"),
+    "label-300": (with_model(label="x" * 300), "models[0].label is 300 characters long; at most 100"),
     # item 7, 8: checked with one forward pass when the run is built, before training
     "patch-too-big": (with_model(name="convnext_atto", kwargs={"num_classes": 10, "patch_size": 32}),
                       "model 'a' cannot take (3, 16, 16) images"),
@@ -461,8 +463,6 @@ def test_store_gc_removes_stale_temporary_files_outside_tensors(prev, tmp_path, 
 
 
 def test_store_info_verify_runs_the_integrity_check(prev, capsys):
-    import sqlite3
-
     conn = sqlite3.connect(prev / "store.sqlite")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     # an index out of step with its table: quick_check passes, integrity_check does not
@@ -476,18 +476,27 @@ def test_store_info_verify_runs_the_integrity_check(prev, capsys):
     assert f"{prev / 'store.sqlite'}: row 1 missing from index unit_status" in out
 
 
-def test_warnings_print_as_one_line_each(capsys):
-    def noisy(args):
+def failing(exc):
+    def command(args):
         warnings.warn("first\nsecond", stacklevel=1)
+        if exc is not None:
+            raise exc
         return 0
+    return command
 
+
+@pytest.mark.parametrize("exc, line", [
+    (None, None),
+    (sqlite3.DatabaseError("database disk image is malformed"),
+     "archsim store: error: a run store database is damaged (database disk image is malformed); "
+     "`archsim store info DIR --verify` checks it"),
+    (PermissionError(13, "Permission denied", "/x/sat.csv"), "archsim store: error: /x/sat.csv: Permission denied"),
+    (ArchsimError("two\nlines"), "archsim store: error: two; lines")])
+def test_main_prints_warnings_and_errors_as_one_line_each(exc, line, capsys, monkeypatch):
     import archsim.cli as cli
 
-    parser = cli.build_parser()
-    args = parser.parse_args(["store", "info", "x"])
-    args.func = noisy
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, argv: args})())
-        assert cli.main([]) == 0
-    err = capsys.readouterr().err
-    assert err == "warning: first; second\n"
+    args = cli.build_parser().parse_args(["store", "info", "x"])
+    args.func = failing(exc)
+    monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, argv: args})())
+    assert cli.main([]) == (0 if exc is None else 2)
+    assert capsys.readouterr().err.splitlines() == ["warning: first; second"] + ([line] if line else [])
