@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -177,7 +178,7 @@ CONFIG_CASES = {
                           "does not fit the model: missing key"),
     # item 6: image files PIL cannot read, named
     "not-an-image": (image_folder("not-an-image"), "9.jpg: not an image PIL can read"),
-    "truncated-jpeg": (image_folder("truncated"), "0.jpg"),
+    "truncated-jpeg": (image_folder("truncated"), "cannot read image "),  # then PIL's reason, e.g. Truncated File Read
     # what held before: kept as cases
     "unknown-key": (with_top(epochs=3), "unknown key 'epochs' in the config"),
     "duplicate-labels": (lambda cfg, tmp: {**cfg, "models": [cfg["models"][0], cfg["models"][0]]},
@@ -200,7 +201,18 @@ def test_a_bad_config_is_one_line_and_changes_nothing(case, good, prev, tmp_path
     rc, _, err = run_cli(capsys, "sat", "--config", config, "--out", prev, "--no-progress")
     assert rc == 2 and len(err) == 1, err
     assert err[0].startswith("archsim sat: error: ") and words in err[0], err[0]
+    if case == "truncated-jpeg":
+        assert "images/dog/0.jpg: " in err[0]
     assert snapshot(prev) == before
+
+
+def test_the_real_command_prints_one_line_and_no_traceback(good, prev, tmp_path):
+    """In a process of its own, as a user runs it: `python -m archsim.cli` (the in-process cases share this path)."""
+    config = write_config(tmp_path / "bad.yaml", CONFIG_CASES["label-nul"][0](good["cfg"], tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "archsim.cli", "sat", "--config", str(config), "--out", str(prev)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "default"})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["archsim sat: error: models[0].label must be printable text, got 'a\\x00b'"]
 
 
 def bad_bytes_config(tmp, good):
@@ -290,7 +302,7 @@ def test_a_bad_file_or_folder_is_one_line_and_changes_nothing(case, good, prev, 
 
 @pytest.mark.parametrize("command", ["sat", "similarity"])
 def test_a_read_only_out_stops_before_any_work(command, good, prev, capsys, monkeypatch):
-    monkeypatch.setattr("archsim.zoo.build.build_run", lambda *a, **k: pytest.fail("built the run"))
+    monkeypatch.setattr(f"archsim.cli.{command}.build_run", lambda *a, **k: pytest.fail("built the run"))
     before = snapshot(prev)
     undo = read_only(prev)
     try:
