@@ -512,3 +512,30 @@ def test_main_prints_warnings_and_errors_as_one_line_each(exc, line, capsys, mon
     monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, argv: args})())
     assert cli.main([]) == (0 if exc is None else 2)
     assert capsys.readouterr().err.splitlines() == ["warning: first; second"] + ([line] if line else [])
+
+
+def test_an_analysis_writes_its_tables_and_figures_all_or_nothing(tmp_path, monkeypatch):
+    """write_clustering: clusters.csv and four figures; a figure that fails leaves none of the new files."""
+    import numpy as np
+
+    from analysis import outputs, plots
+    from analysis.matrix_input import SimilarityMatrix
+
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.normal(0, 0.1, (4, 2)), rng.normal(3, 0.1, (4, 2))])
+    m = SimilarityMatrix([f"m{i}" for i in range(8)], -np.linalg.norm(points[:, None] - points[None], axis=2))
+    (tmp_path / "clusters.csv").write_text("previous\n")
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device", "spectrum.png")
+
+    monkeypatch.setattr(plots, "plot_spectrum", broken)
+    with pytest.raises(OSError):
+        outputs.write_clustering(m, tmp_path, k=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.csv"]  # no figure, no temporary file
+    assert (tmp_path / "clusters.csv").read_text() == "previous\n"
+    monkeypatch.undo()
+    cl, written = outputs.write_clustering(m, tmp_path, k=2)
+    assert sorted(p.name for p in written) == ["clusters.csv", "dendrogram.png", "mds.png", "spectrum.png", "tsne.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in written if p.suffix == ".png")
+    assert sorted(cl.labels[:4]) == [cl.labels[0]] * 4 and cl.labels[4] != cl.labels[0]

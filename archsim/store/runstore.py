@@ -138,8 +138,8 @@ class RunStore:
     def drop_missing_sets(self, plan: Plan) -> list[str]:
         """Adversarial sets of `plan` whose file is gone or has another size than recorded: each is dropped
         and its attack unit made pending again, so the run recomputes it (checking sizes costs no reading)."""
-        rows = self.conn.execute(f"SELECT s.unit, s.path, s.bytes FROM units u JOIN adversarial_sets s ON s.unit = u.id "
-                                 f"WHERE u.kind = 'attack' AND {_IN_PLAN}", plan.params).fetchall()
+        rows = self.conn.execute("SELECT s.unit, s.path, s.bytes FROM units u JOIN adversarial_sets s "
+                                 f"ON s.unit = u.id WHERE u.kind = 'attack' AND {_IN_PLAN}", plan.params).fetchall()
         lost = []
         for unit, path, size in rows:
             file = resolve(self.run_dir, path)
