@@ -1,7 +1,8 @@
 """The files `archsim analyze` (and `archsim demo`) write for one similarity matrix.
 
-Each function runs one analysis, writes its CSV and PNG files into `out` and
-returns the result with the paths written:
+Each function runs one analysis, writes its CSV and PNG files into `out`, all
+or nothing (`archsim.files.all_or_nothing`), and returns the result with the
+paths written:
 
 - `write_clustering`: clusters.csv, dendrogram.png, tsne.png, mds.png, spectrum.png;
 - `write_importance`: importance.csv, importance_fit.csv, importance.png;
@@ -24,7 +25,7 @@ from analysis.ensemble_study import HEADER as ENSEMBLE_HEADER
 from analysis.ensemble_study import SUMMARY_HEADER, EnsembleStudy
 from analysis.importance import Importance, component_importance
 from analysis.matrix_input import SimilarityMatrix
-from archsim.files import write_rows
+from archsim.files import all_or_nothing, write_rows
 
 
 def write_clustering(m: SimilarityMatrix, out: str | Path, *, k: int | None = None, k_method: str = "eigengap",
@@ -33,12 +34,13 @@ def write_clustering(m: SimilarityMatrix, out: str | Path, *, k: int | None = No
     """Cluster the models of `m`; write the table and figures."""
     out = Path(out)
     cl = cluster_models(m, k=k, k_method=k_method, k_max=k_max, affinity_kind=affinity_kind, seed=seed)
-    written = [write_rows(out / "clusters.csv", ["model", "cluster", "hierarchical_cluster"],
-                          zip(cl.names, cl.labels, cl.hierarchical_labels)),
-               plots.plot_dendrogram(cl.linkage, cl.names, cl.labels, out / "dendrogram.png"),
-               plots.plot_map(cl.tsne, cl.names, cl.labels, f"t-SNE (k = {cl.k}, {cl.k_method})", out / "tsne.png"),
-               plots.plot_map(cl.mds, cl.names, cl.labels, f"MDS (k = {cl.k}, {cl.k_method})", out / "mds.png"),
-               plots.plot_spectrum(cl.spectrum, cl.k, out / "spectrum.png")]
+    with all_or_nothing():
+        written = [write_rows(out / "clusters.csv", ["model", "cluster", "hierarchical_cluster"],
+                              zip(cl.names, cl.labels, cl.hierarchical_labels)),
+                   plots.plot_dendrogram(cl.linkage, cl.names, cl.labels, out / "dendrogram.png"),
+                   plots.plot_map(cl.tsne, cl.names, cl.labels, f"t-SNE (k = {cl.k}, {cl.k_method})", out / "tsne.png"),
+                   plots.plot_map(cl.mds, cl.names, cl.labels, f"MDS (k = {cl.k}, {cl.k_method})", out / "mds.png"),
+                   plots.plot_spectrum(cl.spectrum, cl.k, out / "spectrum.png")]
     return cl, written
 
 
@@ -47,11 +49,12 @@ def write_importance(m: SimilarityMatrix, names: list[str], table: dict, columns
     """Component importance for the models `names` of `m`; write the tables and the bar chart."""
     out = Path(out)
     imp = component_importance(m.subset(names), table, columns, folds=folds, seed=seed)
-    written = [write_rows(out / "importance.csv", ["component", "importance", "method"], imp.rows()),
-               write_rows(out / "importance_fit.csv", ["method", "r2", "cv_r2", "cv_r2_std", "n_models", "n_pairs"],
-                          [(meth, f["r2"], f["cv_r2"], f["cv_r2_std"], imp.n_models, imp.n_pairs)
-                           for meth, f in imp.fit.items()]),
-               plots.plot_importance(imp, out / "importance.png")]
+    with all_or_nothing():
+        written = [write_rows(out / "importance.csv", ["component", "importance", "method"], imp.rows()),
+                   write_rows(out / "importance_fit.csv", ["method", "r2", "cv_r2", "cv_r2_std", "n_models", "n_pairs"],
+                              [(meth, f["r2"], f["cv_r2"], f["cv_r2_std"], imp.n_models, imp.n_pairs)
+                               for meth, f in imp.fit.items()]),
+                   plots.plot_importance(imp, out / "importance.png")]
     return imp, written
 
 
@@ -62,8 +65,9 @@ def write_comparisons(m: SimilarityMatrix, others: list[SimilarityMatrix], stems
     comps = [compare_matrices(m, o, permutations=permutations, seed=seed) for o in others]
     if not comps:
         return comps, []
-    written = [write_rows(out / "comparison.csv", list(comps[0].row()), [c.row().values() for c in comps])]
-    written += [plots.plot_scatter(c, out / f"scatter_{stem}.png") for c, stem in zip(comps, stems)]
+    with all_or_nothing():
+        written = [write_rows(out / "comparison.csv", list(comps[0].row()), [c.row().values() for c in comps])]
+        written += [plots.plot_scatter(c, out / f"scatter_{stem}.png") for c, stem in zip(comps, stems)]
     return comps, written
 
 
@@ -75,19 +79,23 @@ def write_ensembles(study: EnsembleStudy, out: str | Path) -> list[Path]:
     pairs = [[names[i], names[j], study.pair_gain[i, j]] + [study.similarities[m][i, j] for m in measures]
              for i in range(len(names)) for j in range(i + 1, len(names))]
     corr, summary = study.correlations, study.summary()
-    written = [write_rows(out / "ensembles.csv", ENSEMBLE_HEADER, [[r[h] for h in ENSEMBLE_HEADER] for r in study.rows]),
-               write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, [r.values() for r in summary]),
-               write_rows(out / "ensemble_pairs.csv", ["a", "b", "pair_gain"] + measures, pairs),
-               write_rows(out / "ensemble_lambda.csv", ["measure", "lambda", "members", "val_softmax_acc"],
-                          study.lambdas),
-               write_rows(out / "ensemble_correlations.csv",
-                          ["measure", "spearman_rho", "ci_low", "ci_high", "n_pairs", "n_models", "resamples"],
-                          [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.n_models, c.resamples] for m, c in corr.items()]),
-               plots.plot_ensemble_accuracy(summary, out / "ensemble_accuracy.png")]
-    iu = np.triu_indices(len(names), 1)
-    panels = {m: (study.similarities[m][iu], study.pair_gain[iu],
-                  f"Spearman {corr[m].rho:+.2f} [{corr[m].ci_low:+.2f}, {corr[m].ci_high:+.2f}]") for m in measures}
-    written.append(plots.plot_gain_vs_similarity(panels, "pair-ensemble gain (test)", out / "ensemble_pair_gain.png"))
+    with all_or_nothing():
+        written = [write_rows(out / "ensembles.csv", ENSEMBLE_HEADER,
+                              [[r[h] for h in ENSEMBLE_HEADER] for r in study.rows]),
+                   write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, [r.values() for r in summary]),
+                   write_rows(out / "ensemble_pairs.csv", ["a", "b", "pair_gain"] + measures, pairs),
+                   write_rows(out / "ensemble_lambda.csv", ["measure", "lambda", "members", "val_softmax_acc"],
+                              study.lambdas),
+                   write_rows(out / "ensemble_correlations.csv",
+                              ["measure", "spearman_rho", "ci_low", "ci_high", "n_pairs", "n_models", "resamples"],
+                              [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.n_models, c.resamples]
+                               for m, c in corr.items()]),
+                   plots.plot_ensemble_accuracy(summary, out / "ensemble_accuracy.png")]
+        iu = np.triu_indices(len(names), 1)
+        panels = {m: (study.similarities[m][iu], study.pair_gain[iu],
+                      f"Spearman {corr[m].rho:+.2f} [{corr[m].ci_low:+.2f}, {corr[m].ci_high:+.2f}]") for m in measures}
+        written.append(plots.plot_gain_vs_similarity(panels, "pair-ensemble gain (test)",
+                                                     out / "ensemble_pair_gain.png"))
     return written
 
 
@@ -96,14 +104,15 @@ def write_distillation(study: DistillStudy, runs, out: str | Path) -> list[Path]
     out = Path(out)
     header, rows = study.table()
     corr = study.correlations
-    written = [write_rows(out / "distill_runs.csv", ["teacher", "seed", "test_accuracy", "train_seconds"],
-                          [[r.teacher or "", r.seed, r.test_accuracy, r.seconds] for r in runs]),
-               write_rows(out / "distill_summary.csv", header, rows),
-               write_rows(out / "distill_correlations.csv", ["measure", "spearman_rho", "p", "n_teachers"],
-                          [[m, c.rho, c.p, c.n_teachers] for m, c in corr.items()])]
-    panels = {m: (np.array([study.similarity[m].get(t, np.nan) for t in study.teachers], dtype=float),
-                  np.array([study.gain[t] for t in study.teachers]),
-                  f"Spearman {corr[m].rho:+.2f} ({corr[m].n_teachers} teachers)") for m in study.measures}
-    written.append(plots.plot_gain_vs_similarity(panels, "distillation gain (test accuracy)", out / "distill_gain.png",
-                                                 point_labels=study.teachers))
+    with all_or_nothing():
+        written = [write_rows(out / "distill_runs.csv", ["teacher", "seed", "test_accuracy", "train_seconds"],
+                              [[r.teacher or "", r.seed, r.test_accuracy, r.seconds] for r in runs]),
+                   write_rows(out / "distill_summary.csv", header, rows),
+                   write_rows(out / "distill_correlations.csv", ["measure", "spearman_rho", "p", "n_teachers"],
+                              [[m, c.rho, c.p, c.n_teachers] for m, c in corr.items()])]
+        panels = {m: (np.array([study.similarity[m].get(t, np.nan) for t in study.teachers], dtype=float),
+                      np.array([study.gain[t] for t in study.teachers]),
+                      f"Spearman {corr[m].rho:+.2f} ({corr[m].n_teachers} teachers)") for m in study.measures}
+        written.append(plots.plot_gain_vs_similarity(panels, "distillation gain (test accuracy)",
+                                                     out / "distill_gain.png", point_labels=study.teachers))
     return written

@@ -17,6 +17,7 @@ from scipy.cluster.hierarchy import dendrogram
 
 from analysis.compare import Comparison
 from analysis.importance import METHODS, Importance
+from archsim.files import atomic_path
 
 
 def _save(fig: Figure, path):
@@ -25,10 +26,9 @@ def _save(fig: Figure, path):
     if hasattr(path, "write"):
         fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
         return path
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    with atomic_path(path) as tmp:  # archsim.files: renamed into place when written (all or nothing inside a set)
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    return Path(path)
 
 
 def _colours(labels: np.ndarray):

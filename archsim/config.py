@@ -26,14 +26,18 @@
 
 The whole config is checked here, once, when it is loaded (`archsim.options`):
 unknown keys and values of the wrong type or range raise `ArchsimError` naming
-the place, before any model is created; every model's effective training
-settings (`ModelSpec.training`) are resolved here too. Relative paths are
+the place, before any model is created (a label must be printable, at most
+MAX_LABEL characters; input_size whole numbers >= 1; mean/std 1 or 3 numbers,
+std above 0; a file that is not UTF-8 is refused; a Linf eps above 0.5 warns);
+every model's effective training settings (`ModelSpec.training`) are resolved here too. Relative paths are
 resolved against the config file's folder.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +61,10 @@ TOP_OPTIONS = {"seed": Option(0, "int"), "device": Option("auto", "str", what="a
                "batch_size": Option(64, "int", minimum=1),
                "eps_s": Option(DEFAULT_EPS_S, "float", minimum=0, above=True),
                "noise_warning": Option(NOISE_WARNING, "float", minimum=0, maximum=1)}
+MODEL_OPTIONS = {"seed": Option(0, "int"),
+                 "interpolation": Option(None, "choice", choices=("bicubic", "bilinear", "nearest", "area"),
+                                         nullable=True)}
+MAX_LABEL = 100  # `archsim layers` names its files after two labels: under the 255-byte limit
 DEFAULT_ATTACK = {"backend": "native", "norm": "Linf", "eps": 4 / 255, "alpha": 1 / 255, "steps": 10,
                   "random_start": True}
 
@@ -123,9 +131,14 @@ def load_config(path: str | Path) -> RunConfig:
     if not path.is_file():
         raise ArchsimError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
+                           "save the config as UTF-8") from None
     except yaml.YAMLError as e:
-        raise ArchsimError(f"{path} is not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ArchsimError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
     return parse_config(raw, base_dir=path.parent, source=path)
 
 
@@ -152,6 +165,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     if attack.get("backend", "native") == "native":  # other backends keep their own defaults
         attack = {**DEFAULT_ATTACK, **attack}
     attacks.make_attack(lambda x: x, attack)  # validates the attack config before any work starts
+    _warn_eps(attack)
     train = TrainSettings.from_section(raw["train"], "train") if raw.get("train") is not None else None
     top = {key: check_value(raw.get(key, option.default), option, key) for key, option in TOP_OPTIONS.items()}
     cfg = RunConfig(models=models, data=data, attack=attack, train=train, source=source, **top)
@@ -176,12 +190,13 @@ def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:
     check_keys(raw, MODEL_KEYS, f"models[{i}]")
     if not isinstance(raw.get("name"), str):
         raise ArchsimError(f"models[{i}] needs a `name` (a timm model name)")
-    spec = ModelSpec(name=raw["name"], label=str(raw.get("label", raw["name"])),
+    values = {key: check_value(raw.get(key, option.default), option, f"models[{i}].{key}")
+              for key, option in MODEL_OPTIONS.items()}
+    spec = ModelSpec(name=raw["name"], label=_label(raw.get("label", raw["name"]), i),
                      pretrained=raw.get("pretrained", False),
                      kwargs=_mapping(raw.get("kwargs") or {}, f"models[{i}].kwargs"),
-                     input_size=raw.get("input_size"), mean=raw.get("mean"), std=raw.get("std"),
-                     interpolation=raw.get("interpolation"),
-                     seed=check_value(raw.get("seed", 0), TOP_OPTIONS["seed"], f"models[{i}].seed"))
+                     input_size=_input_size(raw.get("input_size"), i), mean=_floats(raw.get("mean"), i, "mean"),
+                     std=_floats(raw.get("std"), i, "std"), **values)
     if not isinstance(spec.pretrained, (bool, str)):
         raise ArchsimError(f"models[{i}].pretrained must be true/false or a tag string")
     if raw.get("checkpoint") is not None:
@@ -192,6 +207,44 @@ def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:
         if "max_images" in spec.train:
             raise ArchsimError(f"models[{i}].train cannot set max_images: the training images are shared")
     return spec
+
+
+def _label(value, i: int) -> str:
+    """A model label: printable text of at most MAX_LABEL characters (labels name rows, columns and files)."""
+    label = str(value)
+    if not label.strip() or not label.isprintable():
+        raise ArchsimError(f"models[{i}].label must be printable text, got {label!r}")
+    if len(label) > MAX_LABEL:
+        raise ArchsimError(f"models[{i}].label is {len(label)} characters long; at most {MAX_LABEL}")
+    return label
+
+
+def _input_size(value, i: int) -> int | list | None:
+    """None, a side S (S x S) or [H, W] / [C, H, W], each a whole number >= 1."""
+    sides = value if isinstance(value, list) and len(value) in (2, 3) else [value]
+    if value is not None and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sides):
+        raise ArchsimError(f"models[{i}].input_size must be a whole number >= 1 or a list [H, W], got {value!r}")
+    return value
+
+
+def _floats(value, i: int, key: str) -> list | None:
+    """None, or a list of 1 or 3 finite numbers (std: each above 0, since the model divides by it)."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) in (1, 3)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+        raise ArchsimError(f"models[{i}].{key} must be a list of 1 or 3 numbers, got {value!r}")
+    if key == "std" and min(value) <= 0:
+        raise ArchsimError(f"models[{i}].std must be above 0 in every channel, got {value!r}")
+    return list(value)
+
+
+def _warn_eps(attack: dict) -> None:
+    """A Linf eps above 0.5 is likely a mistake: pixels live in [0, 1] (8/255, not 8)."""
+    eps = attack.get("eps")
+    if attack.get("norm", "Linf") == "Linf" and isinstance(eps, (int, float)) and eps > 0.5:
+        warnings.warn(f"attack.eps = {eps:g} is above 0.5 for a Linf attack on pixels in [0, 1] "
+                      f"(did you mean {eps:g}/255?)", stacklevel=3)
 
 
 def _mapping(value, where: str) -> dict:

@@ -8,3 +8,8 @@ showing a traceback from deep inside a library.
 
 class ArchsimError(Exception):
     """Bad input or configuration, with a message that says what to fix."""
+
+
+def one_line(message: str) -> str:
+    """`message` on one line: its lines stripped and joined with '; ' (a user error is one line)."""
+    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())

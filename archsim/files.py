@@ -5,6 +5,12 @@ what they were made from in a sidecar (`saved_if_current`, `write_sidecar`).
 
 Temporary names are `<name>.<random>.tmp`, unique per write, so two processes
 writing the same file never write into one temporary file.
+
+A command's outputs are written all or nothing: inside `with all_or_nothing():`
+every `atomic_path` write (so `write_rows`, `write_matrix`, ...) stays in its
+temporary file until the block ends; then all are renamed into place, or on an
+error all are removed, so a failure half-way leaves the previous set of outputs
+as it was, never a mix of old and new files.
 """
 
 from __future__ import annotations
@@ -15,22 +21,53 @@ import json
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 TMP_SUFFIX = ".tmp"
+_staged: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("staged", default=None)  # (tmp, final)
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success rename it to `path`, on failure remove it."""
+    """Yield a temporary path next to `path`; on success rename it to `path`, on failure remove it.
+
+    Inside `all_or_nothing()` the rename waits for the end of that block.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
+    staged = _staged.get()
     try:
         yield tmp
-        tmp.replace(path)
+        if staged is None:
+            tmp.replace(path)
+        else:
+            staged.append((tmp, path))
     finally:
-        tmp.unlink(missing_ok=True)
+        if staged is None or (tmp, path) not in staged:
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Every atomic_path write inside is renamed into place when the block succeeds, all removed otherwise."""
+    if _staged.get() is not None:  # nested: the outer block decides
+        yield
+        return
+    staged: list[tuple[Path, Path]] = []
+    token = _staged.set(staged)
+    try:
+        yield
+        _staged.reset(token)
+        token = None
+        for tmp, path in staged:
+            tmp.replace(path)
+    finally:
+        if token is not None:
+            _staged.reset(token)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
 
 
 def write_rows(path: str | Path, header: list[str], rows: Iterable[Iterable]) -> Path:
@@ -43,7 +80,9 @@ def write_rows(path: str | Path, header: list[str], rows: Iterable[Iterable]) ->
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The sha256 of `path`, or of its pending temporary file inside `all_or_nothing()`."""
+    pending = [tmp for tmp, final in _staged.get() or [] if final == Path(path)]
+    return hashlib.sha256((pending[-1] if pending else path).read_bytes()).hexdigest()
 
 
 def _sidecar(path: Path) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError
-from archsim.files import atomic_path, write_rows
+from archsim.files import all_or_nothing, atomic_path, write_rows
 
 
 def write_matrix(path: str | Path, names: list[str], values: np.ndarray, *, digits: int = 6) -> Path:
@@ -40,8 +40,12 @@ def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise ArchsimError(f"matrix file not found: {path}")
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except UnicodeDecodeError as e:
+        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
+                           "a matrix CSV is UTF-8") from None
     if len(rows) < 2:
         raise ArchsimError(f"{path}: expected a header row and at least one model row")
     header = [c.strip() for c in rows[0][1:]]
@@ -68,10 +72,11 @@ def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:
 
 
 def write_measure(out_dir, name: str, result) -> list[Path]:
-    """DIR/<name>.csv (sat.csv format) and, when the measure has one, DIR/<name>_detail.csv."""
-    written = [write_matrix(f"{out_dir}/{name}.csv", result.names, result.values)]
-    if result.detail_rows:
-        written.append(write_rows(f"{out_dir}/{name}_detail.csv", result.detail_header, result.detail_rows))
+    """DIR/<name>.csv (sat.csv format) and, when the measure has one, DIR/<name>_detail.csv; all or nothing."""
+    with all_or_nothing():
+        written = [write_matrix(f"{out_dir}/{name}.csv", result.names, result.values)]
+        if result.detail_rows:
+            written.append(write_rows(f"{out_dir}/{name}_detail.csv", result.detail_header, result.detail_rows))
     return written
 
 

@@ -5,9 +5,10 @@ import torch
 
 from archsim.config import parse_config
 from archsim.errors import ArchsimError
-from archsim.zoo.build import weights_cache_path
+from archsim.zoo.build import weights_key
 from archsim.zoo.data import describe
 from archsim.zoo.training import random_shift, random_sign_noise
+from archsim.zoo.weights_cache import key_digest
 
 BASE = {"data": {"source": "digits", "resolution": 16}, "train": {"epochs": 4, "lr": 0.003},
         "models": [{"name": "resnet18", "label": "a"},
@@ -34,7 +35,7 @@ def test_the_weights_cache_key_follows_the_effective_settings():
     like_b = parse_config({**BASE, "models": [{**BASE["models"][0], "train": {"epochs": 9, "shift": 2}}]})
 
     def digest(spec, config):
-        return weights_cache_path(spec, config, train).name.rsplit("-", 1)[1]
+        return key_digest(weights_key(spec, config, train))
 
     assert digest(a, cfg) != digest(b, cfg)  # same model, other settings
     assert digest(like_b.models[0], like_b) == digest(b, cfg)  # same model and effective settings
@@ -80,4 +81,4 @@ def test_noise_enters_the_weights_cache_key():
     noisy = parse_config({**BASE, "train": {**BASE["train"], "noise": 0.2}})
     train = describe(BASE["data"]).load(list(range(50)))
     assert noisy.models[0].training.noise == 0.2 and cfg.models[0].training.noise == 0.0
-    assert weights_cache_path(noisy.models[0], noisy, train) != weights_cache_path(cfg.models[0], cfg, train)
+    assert key_digest(weights_key(noisy.models[0], noisy, train)) != key_digest(weights_key(cfg.models[0], cfg, train))

@@ -4,17 +4,21 @@ The command line. Each command lives in its own module of this package, named af
 exposes `register(subparsers)`:
 it adds its parser and sets `func`, a callable taking the parsed args and
 returning an exit status. Bad input raises `ArchsimError`, printed here as one
-line (exit status 2) instead of a traceback. Command modules parse, call the
-library and print; nothing outside `archsim.cli` imports them.
+line `archsim CMD: error: ...` on stderr (exit status 2) instead of a traceback;
+so are a file-system error (`OSError`: the path and the reason) and a damaged
+SQLite file. Warnings print as one `warning: ...` line each. Command modules
+parse, call the library and print; nothing outside `archsim.cli` imports them.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 
-from archsim.errors import ArchsimError
+from archsim.cli.args import report_warnings
+from archsim.errors import ArchsimError, one_line
 
 COMMAND_MODULES = [f"archsim.cli.{name}" for name in (
     "sat", "similarity", "layers", "store", "weights_test", "zoo", "ensemble", "distill", "demo", "components",
@@ -32,10 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with report_warnings():
+            return int(args.func(args) or 0)
     except ArchsimError as e:
-        print(f"archsim {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        message = str(e)
+    except OSError as e:  # the file system refused: name the path and the reason
+        message = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+    except sqlite3.DatabaseError as e:
+        message = f"a run store database is damaged ({e}); `archsim store info DIR --verify` checks it"
+    print(f"archsim {args.command}: error: {one_line(message)}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

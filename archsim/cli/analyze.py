@@ -16,7 +16,7 @@ from pathlib import Path
 from analysis.components_table import ModelEntry, derive_table, read_features, write_components
 from analysis.matrix_input import common_models, load_similarity
 from analysis.outputs import write_clustering, write_comparisons, write_importance
-from archsim.cli.args import report_warnings
+from archsim.cli.args import check_out_dir, report_warnings
 
 
 def register(sub) -> None:
@@ -46,8 +46,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(args.out)
     written = []
     with report_warnings():
         m = load_similarity(args.matrix)

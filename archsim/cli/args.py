@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import yaml
 
 from archsim.config import RunConfig, load_config
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, one_line
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str = "output folder",
@@ -23,11 +25,27 @@ def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str = "output fol
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
-    """The config named by --config, with --device applied."""
+    """The config named by --config, with --device applied; --out (when given) checked to be a writable folder."""
     cfg = load_config(args.config)
     if args.device:
         cfg.device = args.device
+    if getattr(args, "out", None):
+        check_out_dir(args.out)
     return cfg
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """`out` as a folder archsim can write into (created when missing), before any work starts."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ArchsimError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".archsim-write-check-"):
+            pass
+    except OSError as e:
+        raise ArchsimError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    return out
 
 
 def parse_settings(pairs: list[str]) -> dict:
@@ -43,7 +61,7 @@ def parse_settings(pairs: list[str]) -> dict:
 
 @contextmanager
 def report_warnings():
-    """Print each warning raised inside as one 'warning: ...' line on stderr."""
+    """Print each warning raised inside as one 'warning: ...' line on stderr (never Python's file:line format)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -51,7 +69,7 @@ def report_warnings():
         finally:
             seen = set()
             for w in caught:
-                msg = str(w.message)
+                msg = one_line(w.message)
                 if msg not in seen and issubclass(w.category, UserWarning):
                     seen.add(msg)
                     print(f"warning: {msg}", file=sys.stderr)

@@ -34,13 +34,14 @@ from analysis.applications import distill_stage, ensemble_stage
 from analysis.demo_analysis import Analysis, analyse
 from analysis.demo_report import write_report
 from analysis.report_sections import distill_section, ensemble_section
-from archsim.cli.args import report_warnings
+from archsim.cli.args import check_out_dir, report_warnings
 from archsim.config import load_config
 from archsim.errors import ArchsimError
 from archsim.matrices import mean_to_others
 from archsim.sat.in_store import sat_in_store
 from archsim.similarity.compute import cached_measure
 from archsim.similarity.registry import measure_names, measure_options
+from archsim.store import RunStore
 from archsim.terminal_table import format_table
 from archsim.zoo.build import build_run
 from archsim.zoo.predictions import predict_run
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = measure_names(args.measures) if args.measures.strip() else []
     options = {m: measure_options(cfg, m) for m in metrics}  # unknown names and options fail before training
     progress = not args.no_progress
-    out = Path(args.out)
+    out = check_out_dir(args.out)
+    RunStore(out).close()  # a damaged store stops the demo before any training
     stages = Stages()
 
     t = time.perf_counter()

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from archsim.cli.args import add_run_arguments, run_config
 from archsim.errors import ArchsimError
-from archsim.files import atomic_path, write_rows
+from archsim.files import all_or_nothing, atomic_path, write_rows
 from archsim.similarity.activations import check_layers, default_layers
 from archsim.similarity.layer_cka import layer_cka
 from archsim.zoo.build import build_run
@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
     values = layer_cka(model_a, model_b, run_.images.images, layers_a, layers_b,
                        batch_size=args.batch_size or cfg.batch_size, progress=not args.no_progress)
     stem = Path(args.out) / f"layers_{args.measure}_{args.a}_{args.b}".replace("/", "_")
-    csv = write_rows(stem.with_suffix(".csv"), [""] + layers_b,
-                     [[name, *map(float, row)] for name, row in zip(layers_a, values)])
-    png = plot_heatmap(values, layers_a, layers_b, args.a, args.b, stem.with_suffix(".png"))
+    with all_or_nothing():  # the CSV and its heatmap, both or neither
+        csv = write_rows(stem.with_suffix(".csv"), [""] + layers_b,
+                         [[name, *map(float, row)] for name, row in zip(layers_a, values)])
+        png = plot_heatmap(values, layers_a, layers_b, args.a, args.b, stem.with_suffix(".png"))
     print(f"layer x layer CKA, {args.a} ({len(layers_a)} layers) x {args.b} ({len(layers_b)} layers), "
           f"{len(run_.images)} images, {time.perf_counter() - start:.1f} s")
     print(f"wrote {csv}, {png}")

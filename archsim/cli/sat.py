@@ -22,7 +22,7 @@ from archsim.cli.args import add_run_arguments, run_config
 from archsim.matrices import mean_to_others
 from archsim.sat.effects import model_effects
 from archsim.sat.in_store import sat_in_store
-from archsim.store import RayExecutor
+from archsim.store import RayExecutor, RunStore
 from archsim.terminal_table import format_table
 from archsim.zoo.build import build_run
 
@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cfg = run_config(args)
+    RunStore(args.out).close()  # a damaged store stops the run before any training
     progress = not args.no_progress
     run_ = build_run(cfg, progress=progress)
     if args.executor == "ray":

@@ -1,18 +1,29 @@
-"""`archsim store info DIR` and `archsim store gc DIR`: look after a run store.
+"""`archsim store info|gc|reset DIR`: look after a run store.
 
 `info` lists the models, datasets and attacks in the store, its units (attack
-and evaluation) done, running and pending, and the bytes on disk; `--verify`
-also checks every adversarial set's sha256. `gc` removes tensor files that
-the database does not reference (left by killed runs or recomputed sets) and
-leftover temporary files, and says how much it freed.
+and evaluation) done, running and pending, and the bytes on disk; it only
+reads, so it works on a store in a read-only folder. `--verify` also runs
+SQLite's integrity_check and checks every adversarial set's sha256. `gc`
+removes tensor files that the database does not reference (left by killed
+runs or recomputed sets) and the temporary files killed processes left in the
+run folder and in the weights cache (`--cache-dir`, default the config's
+default cache), and says how much it freed. `reset` deletes a store (its
+database and tensors/, not the output files), damaged or not, so that the next
+`archsim sat` starts afresh; nothing can rebuild the outcomes a lost database held.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+from pathlib import Path
 
+from archsim.config import default_cache_dir
+from archsim.errors import ArchsimError
 from archsim.store import RunStore
 from archsim.store.maintenance import gc, info
+from archsim.store.runstore import DB_NAME
+from archsim.store.tensors import TENSOR_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,11 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.set_defaults(func=run_info)
     g = actions.add_parser("gc", help="remove unreferenced tensor files and leftover temporary files")
     g.add_argument("dir", help="run directory (the --out of archsim sat)")
+    g.add_argument("--cache-dir", help="weights cache whose leftover temporary files go too "
+                                       "(default: $ARCHSIM_CACHE or the user cache folder)")
     g.set_defaults(func=run_gc)
+    r = actions.add_parser("reset", help="delete the store (database and tensors, not the outputs) to start afresh")
+    r.add_argument("dir", help="run directory (the --out of archsim sat)")
+    r.set_defaults(func=run_reset)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    store = RunStore(args.dir, create=False)
+    store = RunStore(args.dir, read_only=True)
     try:
         s = info(store, verify_files=args.verify)
     finally:
@@ -50,19 +66,37 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"on disk: database {_size(s.database_bytes)}, tensors {_size(s.tensor_bytes)}, "
           f"total {_size(s.database_bytes + s.tensor_bytes)}")
     if args.verify:
+        print(f"database integrity_check: {len(s.database_problems) or 'ok'}"
+              + (" problem(s)" if s.database_problems else "") + "".join(f"\n  {p}" for p in s.database_problems))
         print(f"checksums: {len(s.corrupt)} corrupt" + "".join(f"\n  {c}" for c in s.corrupt))
-    return 1 if s.corrupt else 0
+    return 1 if s.corrupt or s.database_problems else 0
 
 
 def run_gc(args: argparse.Namespace) -> int:
     store = RunStore(args.dir, create=False)
     try:
-        report = gc(store)
+        report = gc(store, [Path(args.cache_dir) if args.cache_dir else default_cache_dir()])
     finally:
         store.close()
     for path in report.removed:
         print(f"removed {path}")
     print(f"freed {_size(report.freed_bytes)} ({len(report.removed)} files)")
+    return 0
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    run_dir = Path(args.dir)
+    doomed = [p for p in sorted(run_dir.glob(DB_NAME + "*")) if p.is_file()] + [run_dir / TENSOR_DIR]
+    doomed = [p for p in doomed if p.exists()]
+    if not run_dir.is_dir() or not doomed:
+        raise ArchsimError(f"no run store at {run_dir} (no {DB_NAME}, no {TENSOR_DIR}/)")
+    for path in doomed:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        print(f"removed {path}")
+    print(f"the run store at {run_dir} is reset; the next archsim sat there computes every unit")
     return 0
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from archsim.files import write_rows
+from archsim.files import all_or_nothing, write_rows
 from archsim.matrices import write_matrix
 from archsim.sat.formula import sat_from_counts, sat_score, transfer_rates
 from archsim.sat.intervals import pair_intervals
@@ -126,9 +126,13 @@ class SATResult:
         return write_matrix(path, self.names, self.sat)
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write sat.csv, transfer.csv, pairs.csv and clean_accuracy.csv into out_dir."""
+        """Write sat.csv, transfer.csv, pairs.csv and clean_accuracy.csv into out_dir, all or nothing."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        with all_or_nothing():
+            return self._write(out)
+
+    def _write(self, out: Path) -> dict[str, Path]:
         paths = {"sat": self.to_csv(out / "sat.csv"),
                  "transfer": write_matrix(out / "transfer.csv", self.names, self.transfer)}
         pairs = self.pairs()

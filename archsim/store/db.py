@@ -20,7 +20,8 @@ image ids: for 69 models on 5000 images that is 4761 rows of 5 kB instead of
 24 million rows. Matrices are derived from them on demand.
 
 `connect` opens the database in WAL mode with a busy timeout and foreign keys,
-in autocommit mode; writes go through `with transaction(conn):`, which takes
+in autocommit mode (with `read_only`, reading only: `archsim store info` works on a
+store in a folder it cannot write); writes go through `with transaction(conn):`, which takes
 the write lock up front (BEGIN IMMEDIATE), so concurrent writers queue instead
 of failing half-way. A version-1 store (no noise units) is migrated in place:
 the units table is rebuilt with the wider CHECK, every row kept.
@@ -78,11 +79,13 @@ CREATE INDEX IF NOT EXISTS unit_status ON units (status)"""
 SCHEMA = SCHEMA.replace("UNITS_COLUMNS", UNITS_COLUMNS).replace("UNITS_INDEXES", UNITS_INDEXES)
 
 
-def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
-    """Open (and with `create`, set up) the store database at `path`."""
+def connect(path: str | Path, *, create: bool = True, read_only: bool = False) -> sqlite3.Connection:
+    """Open (and with `create`, set up) the store database at `path`; `read_only` writes nothing at all."""
     path = Path(path)
-    if not create and not path.is_file():
+    if (not create or read_only) and not path.is_file():
         raise ArchsimError(f"no run store at {path.parent} (missing {path.name})")
+    if read_only:
+        return _connect_read_only(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
@@ -110,6 +113,26 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; on a folder it cannot write (no WAL index there), the file is read as immutable."""
+    for mode in ("mode=ro", "immutable=1"):
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=BUSY_TIMEOUT_S,
+                               isolation_level=None, check_same_thread=False)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.OperationalError:
+            conn.close()
+            continue
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise ArchsimError(f"cannot open run store {path}: {e}") from None
+        if version not in (1, SCHEMA_VERSION):
+            conn.close()
+            raise ArchsimError(f"{path} is not an archsim run store (schema version {version})")
+        return conn
+    raise ArchsimError(f"cannot open run store {path} for reading")
 
 
 @contextmanager

@@ -1,26 +1,36 @@
 """Looking after a run store: what it holds (`info`) and freeing what nothing uses (`gc`).
 
     info(store, verify=False) -> StoreInfo   # entries, units by kind and status, bytes on disk
-    gc(store) -> GcReport                    # removes unreferenced tensor files and leftover temp files
+    gc(store, cache_dirs) -> GcReport        # removes unreferenced tensor files and leftover temp files
 
-`info(verify=True)` also checks every adversarial set against its recorded
-sha256 (the next `archsim sat` that needs a corrupt one recomputes it). `gc`
-refuses to run while a live worker holds units, since the file it is writing
-is not referenced yet; entries and outcomes in the database are never removed.
+`info(verify=True)` also runs SQLite's integrity_check on the database and
+checks every adversarial set against its recorded sha256 (the next `archsim
+sat` that needs a corrupt one recomputes it). `gc` refuses to run while a live
+worker holds units, since the file it is writing is not referenced yet; besides
+tensors/, it removes the temporary files (`<name>.<12 hex>.tmp`, see
+`archsim.files`) a killed process left in the run folder (sat.csv, report.html,
+...) and in `cache_dirs` (the weights cache), once untouched for STALE_TMP_S
+seconds, so a file being written now is never taken. Entries and outcomes in
+the database are never removed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from archsim.errors import ArchsimError
 from archsim.files import TMP_SUFFIX
 from archsim.store.leases import is_gone
 from archsim.store.runstore import RunStore
 from archsim.store.tensors import TENSOR_DIR, CorruptTensorFile, FileRecord, resolve, verify
+
+STALE_TMP_S = 600  # a temporary file outside tensors/ untouched this long has no writer left
+_TMP_NAME = re.compile(r".+\.[0-9a-f]{12}" + re.escape(TMP_SUFFIX))  # archsim.files.atomic_path's names
 
 
 @dataclass
@@ -35,6 +45,7 @@ class StoreInfo:
     database_bytes: int
     tensor_bytes: int  # every file under tensors/, referenced or not
     corrupt: list[str] = field(default_factory=list)  # with verify=True
+    database_problems: list[str] = field(default_factory=list)  # with verify=True: SQLite's integrity_check
 
 
 @dataclass
@@ -56,6 +67,8 @@ def info(store: RunStore, *, verify_files: bool = False) -> StoreInfo:
         database_bytes=sum(p.stat().st_size for p in store.run_dir.glob(store.db_path.name + "*")),
         tensor_bytes=sum(p.stat().st_size for p in (store.run_dir / TENSOR_DIR).rglob("*") if p.is_file()))
     if verify_files:
+        result.database_problems = [f"{store.db_path}: {line}" for (line,) in c.execute("PRAGMA integrity_check")
+                                    if line != "ok"]
         for path, sha, size in c.execute("SELECT path, sha256, bytes FROM adversarial_sets ORDER BY unit"):
             try:
                 verify(resolve(store.run_dir, path), FileRecord(path, sha, size))
@@ -64,18 +77,24 @@ def info(store: RunStore, *, verify_files: bool = False) -> StoreInfo:
     return result
 
 
-def gc(store: RunStore) -> GcReport:
+def gc(store: RunStore, cache_dirs: list[Path] = ()) -> GcReport:
+    """Remove unreferenced files under tensors/ and every stale temporary file of the store and of `cache_dirs`."""
     now = time.time()
     held = [w for w, lease in store.conn.execute("SELECT worker, lease_until FROM units WHERE status = 'running'")
             if lease >= now and not is_gone(w)]
     if held:
         raise ArchsimError(f"{len(held)} unit(s) are running (worker {held[0]}); run gc when no run uses the store")
     referenced = {resolve(store.run_dir, p) for (p,) in store.conn.execute("SELECT path FROM adversarial_sets")}
+    tensors = store.run_dir / TENSOR_DIR
+    doomed = [p for p in sorted(tensors.rglob("*"))
+              if p.is_file() and (p.name.endswith(TMP_SUFFIX) or p.resolve() not in referenced)]
+    for folder in [store.run_dir, *cache_dirs]:
+        doomed += [p for p in sorted(Path(folder).rglob(f"*{TMP_SUFFIX}")) if not p.is_relative_to(tensors)
+                   and _TMP_NAME.fullmatch(p.name) and p.is_file() and now - p.stat().st_mtime > STALE_TMP_S]
     removed, freed = [], 0
-    for path in sorted((store.run_dir / TENSOR_DIR).rglob("*")):
-        if path.is_file() and (path.name.endswith(TMP_SUFFIX) or path.resolve() not in referenced):
-            freed += path.stat().st_size
-            path.unlink()
-            removed.append(str(path.relative_to(store.run_dir)))
+    for path in dict.fromkeys(doomed):
+        freed += path.stat().st_size
+        path.unlink()
+        removed.append(str(path.relative_to(store.run_dir)) if path.is_relative_to(store.run_dir) else str(path))
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return GcReport(removed, freed)

@@ -9,7 +9,9 @@ process on the same store), poll until they are done or their lease lapses.
 The worker's leases are renewed by a heartbeat meanwhile. An evaluation that
 finds its adversarial set corrupt drops the set, which makes the attack unit
 pending again: it is recomputed, reported in `report.recomputed`, and the
-evaluation follows. Units still in flight when the loop ends by an error or
+evaluation follows. Before that, every reused adversarial set of the plan must
+exist with its recorded size (`RunStore.drop_missing_sets`; no file is read):
+one that does not is recomputed the same way, with a warning. Units still in flight when the loop ends by an error or
 an interrupt are given back.
 """
 
@@ -49,8 +51,12 @@ class RunReport:
 def run_plan(store: RunStore, plan: Plan, executor, *, progress: bool = True) -> RunReport:
     """Run every unit of `plan` that is not done, with `executor`; see the module docstring."""
     worker = new_worker_id()
+    missing = store.drop_missing_sets(plan)
+    for path in missing:
+        warnings.warn(f"adversarial set {resolve(store.run_dir, path)}: file is missing or not its recorded size; "
+                      "recomputing it", stacklevel=2)
     counts = store.progress(plan)
-    report = RunReport(reused=sum(n for (_, status), n in counts.items() if status == "done"))
+    report = RunReport(reused=sum(n for (_, status), n in counts.items() if status == "done"), recomputed=missing)
     bar = tqdm(total=sum(counts.values()) - report.reused, desc="SAT units", unit="unit", disable=not progress)
     in_flight: dict = {}
     with Heartbeat(store.db_path, worker):

@@ -7,6 +7,7 @@
     store.release(claim, "failed")                  # back to pending
     store.release_all(worker, "interrupted")        # every unit the worker still holds
     store.invalidate(claim)                         # its adversarial set is corrupt: redo that attack
+    store.drop_missing_sets(plan)                   # sets whose file is gone or resized: redo their attacks
     store.progress(plan)                            # {(kind, status): count}
     store.sat_result(plan, eps_s)                   # SATResult derived from the stored outcomes
 
@@ -22,6 +23,7 @@ worker process is gone are taken back first (see `archsim.store.leases`).
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -29,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, one_line
 from archsim.sat.result import SATResult
 from archsim.store.db import connect, transaction
 from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
 from archsim.store.leases import LEASE_S, is_gone
-from archsim.store.tensors import TENSOR_DIR, FileRecord
+from archsim.store.tensors import TENSOR_DIR, FileRecord, resolve
 
 DB_NAME = "store.sqlite"
 
@@ -52,6 +54,18 @@ WHERE u.status = 'pending' AND {_IN_PLAN}
         AND EXISTS (SELECT 1 FROM clean_outcomes c WHERE c.model = u.target AND c.dataset = u.dataset)))
 ORDER BY CASE u.kind WHEN 'attack' THEN 0 WHEN 'noise' THEN 1 ELSE 2 END, u.source, u.target
 LIMIT 1"""
+
+
+def check_not_damaged(run_dir: Path) -> None:
+    """ArchsimError when RUN_DIR/tensors holds files but the database is missing or empty (0 bytes)."""
+    db = run_dir / DB_NAME
+    if db.is_file() and db.stat().st_size > 0:
+        return
+    files = sum(1 for p in (run_dir / TENSOR_DIR).rglob("*") if p.is_file())
+    if files:
+        raise ArchsimError(f"run store {run_dir} is damaged: {DB_NAME} is {'empty' if db.is_file() else 'missing'} "
+                           f"but {TENSOR_DIR}/ holds {files} file(s); `archsim store reset {run_dir}` deletes the "
+                           "store (database and tensors, not the output files) so that the next run starts afresh")
 
 
 @dataclass(frozen=True)
@@ -93,19 +107,50 @@ class Claim:
 
 
 class RunStore:
-    """The run store in `run_dir` (created when missing unless `create=False`)."""
+    """The run store in `run_dir` (created when missing unless `create=False`; `read_only` writes nothing).
 
-    def __init__(self, run_dir: str | Path, *, create: bool = True):
+    A damaged store stops here with one line saying what to do (`archsim store reset DIR` starts it
+    afresh): a database that is missing or empty while tensors/ holds files, or one whose pages fail
+    SQLite's quick_check.
+    """
+
+    def __init__(self, run_dir: str | Path, *, create: bool = True, read_only: bool = False):
         self.run_dir = Path(run_dir).resolve()
-        if create:
-            (self.run_dir / TENSOR_DIR).mkdir(parents=True, exist_ok=True)
-        elif not self.run_dir.is_dir():
-            raise ArchsimError(f"run store folder not found: {self.run_dir}")
         self.db_path = self.run_dir / DB_NAME
-        self.conn = connect(self.db_path, create=create)
+        if not self.run_dir.is_dir() and (read_only or not create):
+            raise ArchsimError(f"run store folder not found: {self.run_dir}")
+        check_not_damaged(self.run_dir)
+        if create and not read_only:
+            (self.run_dir / TENSOR_DIR).mkdir(parents=True, exist_ok=True)
+        self.conn = connect(self.db_path, create=create, read_only=read_only)
+        try:
+            problem = self.conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            problem = str(e)
+        if problem != "ok":
+            self.conn.close()
+            raise ArchsimError(f"run store database {self.db_path} is damaged ({one_line(problem)}); "
+                               f"restore it from a backup, or `archsim store reset {self.run_dir}` to start afresh")
 
     def close(self) -> None:
         self.conn.close()
+
+    def drop_missing_sets(self, plan: Plan) -> list[str]:
+        """Adversarial sets of `plan` whose file is gone or has another size than recorded: each is dropped
+        and its attack unit made pending again, so the run recomputes it (checking sizes costs no reading)."""
+        rows = self.conn.execute("SELECT s.unit, s.path, s.bytes FROM units u JOIN adversarial_sets s "
+                                 f"ON s.unit = u.id WHERE u.kind = 'attack' AND {_IN_PLAN}", plan.params).fetchall()
+        lost = []
+        for unit, path, size in rows:
+            file = resolve(self.run_dir, path)
+            if not file.is_file() or file.stat().st_size != size:
+                lost.append((unit, path))
+        with transaction(self.conn):
+            for unit, path in lost:
+                self.conn.execute("DELETE FROM adversarial_sets WHERE unit = ? AND path = ?", (unit, path))
+                self.conn.execute("UPDATE units SET status = 'pending', worker = NULL, lease_until = NULL "
+                                  "WHERE id = ? AND status = 'done'", (unit,))
+        return [path for _, path in lost]
 
     def register(self, models: list[ModelEntry], dataset: DatasetEntry, attack: AttackEntry, *,
                  noise: bool = True) -> Plan:

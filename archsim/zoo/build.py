@@ -5,30 +5,34 @@ validation images (`data.validation`, drawn from the rest, when given) and
 creates every model: pretrained or from a checkpoint as the config says,
 otherwise trained here when the config (or the model) has a `train` section.
 Training uses only the images outside both, and trained weights are cached as safetensors
-under `cache_dir`, keyed by a hash of everything that determines them (model
-spec, training settings, data spec and the training image ids), so a rerun
-loads instead of training.
+under `cache_dir/weights`, named by a hash of everything that determines them (model
+spec without its label, training settings, data spec and the training image ids), so a
+rerun loads instead of training, a renamed label finds its weights, and a damaged
+file is trained again (`archsim.zoo.weights_cache`).
+
+Every model is created and checked before any training: one forward pass on
+two of the evaluation images must give logits with an output per class of the
+data (`check_model`), so a model that cannot take the input size, or has too
+few classes, stops the run with one line naming it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
 from archsim.config import ModelSpec, RunConfig
-from archsim.files import atomic_path
+from archsim.errors import ArchsimError, one_line
 from archsim.settings import TrainSettings
 from archsim.zoo.data import Catalog, ImageSet, describe, select_indices
 from archsim.zoo.models import create_model
 from archsim.zoo.training import train_classifier
+from archsim.zoo.weights_cache import cache_path, load_cached, save_cached
 from archsim.zoo.wrapper import PixelModel
 
 
@@ -57,6 +61,9 @@ def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
                       f"section) and keep their random initialisation: {', '.join(random_init)}", stacklevel=2)
     train_set = _training_images(catalog, eval_idx + val_idx, cfg.train, cfg.seed) if to_train else None
     models = {spec.label: wrap(spec) for spec in cfg.models}  # every model is created before any training
+    n_classes = int(max(images.labels.max(), -1 if train_set is None else train_set.labels.max())) + 1
+    for label, model in models.items():
+        check_model(label, model, images.images[:2], n_classes)
     seconds = {}
     for spec in tqdm(cfg.models, desc="zoo", unit="model", disable=not (progress and to_train)):
         if spec.label in to_train:
@@ -74,6 +81,21 @@ def wrap(spec: ModelSpec) -> PixelModel:
         net = create_model(spec.name, pretrained=spec.pretrained, checkpoint=spec.checkpoint, **spec.kwargs)
     return PixelModel(net, input_size=spec.input_size, mean=spec.mean, std=spec.std,
                       interpolation=spec.interpolation, img_size=spec.kwargs.get("img_size"))
+
+
+def check_model(label: str, model: PixelModel, x: torch.Tensor, n_classes: int) -> None:
+    """One forward pass on `x` gives (len(x), >= n_classes) logits; else ArchsimError naming the model."""
+    try:
+        with torch.no_grad():
+            logits = model(x)
+    except Exception as e:  # noqa: BLE001 - whatever the architecture raises, the input does not fit it
+        raise ArchsimError(f"model {label!r} cannot take {tuple(x.shape[1:])} images resized to its input size "
+                           f"{model.input_size} ({type(e).__name__}: {one_line(e)[:200]})") from None
+    if logits.ndim != 2:
+        raise ArchsimError(f"model {label!r} gives outputs of shape {tuple(logits.shape)}, not one logit per class")
+    if logits.shape[1] < n_classes:
+        raise ArchsimError(f"model {label!r} has {logits.shape[1]} outputs, but the data has {n_classes} classes; "
+                           "set its kwargs.num_classes")
 
 
 def _validation_indices(catalog: Catalog, eval_idx: list[int], selection: dict | None) -> list[int]:
@@ -100,22 +122,21 @@ def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set
                    device: torch.device, progress: bool) -> bool:
     """Load the cached weights (False) or train and cache them (True)."""
     s = spec.training
-    path = weights_cache_path(spec, cfg, train_set)
-    if path.is_file():
-        load_model(model.model, str(path))
+    key = weights_key(spec, cfg, train_set)
+    path = cache_path(cfg.cache_dir, "weights", key)
+    if load_cached(model.model, path, key, f"model {spec.label!r}"):
         return False
     train_classifier(model, train_set.images, train_set.labels, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
                      weight_decay=s.weight_decay, shift=s.shift, noise=s.noise, seed=spec.seed, device=device, desc=f"train {spec.label}",
                      progress=progress)
-    with atomic_path(path) as tmp:
-        save_model(model.model.to("cpu"), str(tmp))
+    save_cached(model.model.to("cpu"), path, key)
     return True
 
 
-def weights_cache_path(spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> Path:
-    """cache_dir/weights/<label>-<hash>.safetensors, the hash over all that determines the weights."""
-    key = {"model": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint", "train", "training")},
-           "train": spec.training.as_dict(), "data": {k: v for k, v in cfg.data.items() if k not in ("subset", "validation")},
-           "train_ids": hashlib.sha256("\n".join(train_set.ids).encode()).hexdigest()}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return Path(cfg.cache_dir) / "weights" / f"{spec.label.replace('/', '_')}-{digest}.safetensors"
+def weights_key(spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> dict:
+    """All that determines a trained model's weights: its spec (not its label), training settings, data, images."""
+    return {"model": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint", "train", "training")},
+            "train": spec.training.as_dict(),
+            "data": {k: v for k, v in cfg.data.items() if k not in ("subset", "validation")},
+            "train_ids": hashlib.sha256("\n".join(train_set.ids).encode()).hexdigest()}
+

@@ -20,13 +20,17 @@ Loading is two steps so that a large folder (an ImageNet validation folder has
     validation:  {how, n, seed} like subset, drawn from the images outside `subset`: held out
                  from training for choices made on validation data (never the test images)
     imagefolder: root (one sub-folder per class), class_map (JSON or text file),
-                 crop_pct (0.875), interpolation ("bicubic")
+                 crop_pct (0.875), interpolation ("bicubic"), skip_unreadable (false: a file
+                 PIL cannot read is an error naming it; true: every file is decoded once
+                 when the folder is described, and those that fail are left out, with a
+                 warning that counts them)
     synthetic:   n (64), num_classes (10), seed (0)
 """
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -43,7 +47,7 @@ from archsim.options import Option, check_value
 
 _COMMON_KEYS = ("source", "resolution", "channels", "subset", "validation")
 _SOURCE_KEYS = {
-    "imagefolder": ("root", "class_map", "crop_pct", "interpolation"),
+    "imagefolder": ("root", "class_map", "crop_pct", "interpolation", "skip_unreadable"),
     "mnist5k": (),
     "digits": (),
     "synthetic": ("n", "num_classes", "seed"),
@@ -51,7 +55,7 @@ _SOURCE_KEYS = {
 _SUBSET_KEYS = ("how", "n", "seed")
 _VALUE_OPTIONS = {"resolution": Option(None, "int", minimum=1), "n": Option(None, "int", minimum=1),
                   "num_classes": Option(None, "int", minimum=1), "seed": Option(0, "int", minimum=0),
-                  "channels": Option(3, "choice", choices=(1, 3)),
+                  "channels": Option(3, "choice", choices=(1, 3)), "skip_unreadable": Option(False, "bool"),
                   "crop_pct": Option(0.875, "float", minimum=0, maximum=1, above=True),
                   "interpolation": Option("bicubic", "choice",
                                           choices=tuple(m.value for m in transforms.InterpolationMode))}
@@ -229,7 +233,14 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
         samples = DatasetFolder.make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS)
     except FileNotFoundError as err:
         raise ArchsimError(f"image folder {root}: {err}") from None
+    if spec.get("skip_unreadable"):
+        samples = _readable(samples, root)
     paths = [path for path, _ in samples]
+    present = sorted({classes[label] for _, label in samples})
+    if len(present) < 2:
+        raise ArchsimError(f"image folder {root} holds images of {len(present)} class"
+                           f"{'' if len(present) == 1 else 'es'}{f' ({present[0]!r})' if present else ''}; "
+                           "a classifier needs images of at least 2 classes")
     preprocess = transforms.Compose([
         transforms.Resize(math.floor(resolution / spec.get("crop_pct", 0.875)),
                           interpolation=transforms.InterpolationMode(spec.get("interpolation", "bicubic"))),
@@ -240,10 +251,34 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
 
     def read(idx: list[int]) -> torch.Tensor:
         files = tqdm(idx, desc=f"read {root.name}", unit="img", disable=len(idx) < 500, leave=False)
-        return torch.stack([preprocess(pil_loader(paths[i]).convert(mode)) for i in files])
+        return torch.stack([_read_image(paths[i], preprocess, mode) for i in files])
 
     ids = [Path(path).relative_to(root).as_posix() for path in paths]
     return Catalog(ids, torch.tensor([label for _, label in samples], dtype=torch.long), classes, read)
+
+
+def _readable(samples: list[tuple[str, int]], root: Path) -> list[tuple[str, int]]:
+    """The (path, label) samples whose file PIL decodes in full; a warning counts the others."""
+    kept, bad = [], []
+    for path, label in tqdm(samples, desc=f"check {root.name}", unit="img", disable=len(samples) < 500, leave=False):
+        try:
+            pil_loader(path).load()
+            kept.append((path, label))
+        except (OSError, ValueError, SyntaxError):
+            bad.append(path)
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable file(s) of {len(samples)} in {root} (the first: {bad[0]})",
+                      stacklevel=3)
+    return kept
+
+
+def _read_image(path: str, preprocess, mode: str) -> torch.Tensor:
+    """One image file through `preprocess`; a file PIL cannot read (not an image, truncated) is named."""
+    try:
+        return preprocess(pil_loader(path).convert(mode))
+    except (OSError, ValueError, SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
+        reason = "not an image PIL can read" if type(e).__name__ == "UnidentifiedImageError" else str(e)
+        raise ArchsimError(f"cannot read image {path}: {reason}") from None
 
 
 def _read_class_map(path: Path) -> list[str]:

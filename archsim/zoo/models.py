@@ -15,8 +15,10 @@ with archsim's checks in front of it:
   colliding values straight to timm's `build_model_with_cfg` for that one call,
   so any timm architecture can be scaled (widths, depth, patch size).
 - `checkpoint=PATH` loads a local file: safetensors, or a torch file read with
-  `torch.load(weights_only=True)` (never unpickling code). A checkpoint that does
-  not fit the model names the first mismatching key.
+  `torch.load(weights_only=True)` (never unpickling code: a file holding pickled
+  code is refused in one line). An unreadable (truncated, random) file, or one
+  that does not fit the model, is an `ArchsimError` naming the file (and the
+  first mismatching key).
 
 A model's identity is `name@<sha256 of its weights>` (`model_identity`).
 """
@@ -35,7 +37,7 @@ import torch
 from safetensors.torch import load_file
 from timm.models import model_entrypoint, split_model_name_tag
 
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, one_line
 
 
 def create_model(name: str, *, pretrained: bool | str = False, checkpoint: str | Path | None = None,
@@ -113,11 +115,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ArchsimError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as e:  # noqa: BLE001 - SafetensorError, or an OSError, for a truncated or foreign file
+            raise ArchsimError(f"checkpoint {path} is not a readable safetensors file "
+                               f"({one_line(e).split(';')[0]})") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors come in many types; all mean "not a safe weights file"
-        raise ArchsimError(f"cannot read checkpoint {path} as safetensors or weights-only torch file: {e}") from None
+        if "Weights only load failed" in str(e):  # torch refused an object that is not a tensor: pickled code
+            raise ArchsimError(f"checkpoint {path} holds pickled code, not only tensors, and is refused "
+                               "(archsim never unpickles code; save the weights as safetensors)") from None
+        raise ArchsimError(f"cannot read checkpoint {path} as safetensors or weights-only torch file "
+                           f"({one_line(e).split(';')[0]})") from None
     for key in ("state_dict", "model", "state_dict_ema"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -8,31 +8,29 @@ order of seed s: once with plain cross-entropy (the baseline, teacher None) and
 once per teacher with `archsim.zoo.kd_loss.kd_loss`. Every student gets the same
 budget: the student's train settings, with `settings["epochs"]` when given. Each
 is scored on the test images (`run_.images`), which training never sees.
-Trained students are cached as safetensors under cache_dir/distill/, keyed by
-everything that determines them (the student's spec, seed, training settings,
-the teacher's weights hash, temperature and alpha, the data and the training
-image ids), so a rerun only evaluates.
+Trained students are cached as safetensors under cache_dir/distill/, named by a
+hash of everything that determines them (the student's spec without its label,
+seed, training settings, the teacher's weights hash, temperature and alpha, the
+data and the training image ids), so a rerun only evaluates; a damaged cached
+file is trained again (`archsim.zoo.weights_cache`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
-from archsim.files import atomic_path
 from archsim.sat import units
 from archsim.settings import DistillSettings, TrainSettings
 from archsim.zoo.build import wrap
 from archsim.zoo.models import weights_hash
 from archsim.zoo.training import train_classifier
+from archsim.zoo.weights_cache import cache_path, load_cached, save_cached
 
 
 @dataclass
@@ -76,11 +74,11 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
     runs = []
     for teacher, seed in tqdm(jobs, desc=f"distill into {student}", unit="student", disable=not progress):
         model = wrap(dataclasses.replace(spec, seed=seed))
-        path = _cache_path(cfg, spec, seed, train, teacher, settings, run_)
+        key = _cache_key(cfg, spec, seed, train, teacher, settings, run_)
+        path = cache_path(cfg.cache_dir, "distill", key)
         seconds = None
-        if path.is_file():
-            load_model(model.model, str(path))
-        else:
+        if not load_cached(model.model, path, key,
+                           f"student {student!r} distilled from {teacher or 'labels only'} (seed {seed})"):
             start = time.perf_counter()
             kd = {} if teacher is None else {"teacher": run_.models[teacher], "temperature": settings.temperature,
                                              "alpha": settings.alpha}
@@ -89,8 +87,7 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
                              shift=train.shift, noise=train.noise, seed=seed, device=device, progress=progress,
                              desc=f"{student} <- {teacher or 'labels only'} (seed {seed})", **kd)
             seconds = time.perf_counter() - start
-            with atomic_path(path) as tmp:
-                save_model(model.model.to("cpu"), str(tmp))
+            save_cached(model.model.to("cpu"), path, key)
         model.to(device)
         correct = units.clean_pass(model, run_.images.images, run_.images.labels, batch_size=cfg.batch_size,
                                    device=device, name=student)
@@ -98,15 +95,13 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
     return runs
 
 
-def _cache_path(cfg, spec, seed: int, train: TrainSettings, teacher: str | None, settings: DistillSettings,
-                run_) -> Path:
-    """cache_dir/distill/<student>-<teacher or baseline>-s<seed>-<hash>.safetensors."""
-    key = {"student": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint", "train", "training", "seed")},
-           "seed": seed, "train": train.as_dict(), "data": {k: v for k, v in cfg.data.items() if k not in ("subset", "validation")},
-           "train_ids": hashlib.sha256("\n".join(run_.training.ids).encode()).hexdigest(),
-           "teacher": None if teacher is None else {"weights": weights_hash(run_.models[teacher].model),
-                                                    "temperature": settings.temperature,
-                                                    "alpha": settings.alpha}}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    name = f"{spec.label}-{teacher or 'baseline'}-s{seed}-{digest}".replace("/", "_")
-    return Path(cfg.cache_dir) / "distill" / f"{name}.safetensors"
+def _cache_key(cfg, spec, seed: int, train: TrainSettings, teacher: str | None, settings: DistillSettings,
+               run_) -> dict:
+    """All that determines a student's weights (no label: the teacher by its weights hash)."""
+    return {"student": {k: v for k, v in vars(spec).items() if k not in ("label", "checkpoint", "train", "training",
+                                                                        "seed")},
+            "seed": seed, "train": train.as_dict(),
+            "data": {k: v for k, v in cfg.data.items() if k not in ("subset", "validation")},
+            "train_ids": hashlib.sha256("\n".join(run_.training.ids).encode()).hexdigest(),
+            "teacher": None if teacher is None else {"weights": weights_hash(run_.models[teacher].model),
+                                                     "temperature": settings.temperature, "alpha": settings.alpha}}
