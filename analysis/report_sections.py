@@ -1,4 +1,5 @@
-"""The ensemble and distillation sections of the demo report, from the studies and the figures written for them."""
+"""The ensemble, distillation and which-measure-predicts-what sections of the demo report, from the studies and
+the figures written for them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from analysis.distill_study import DistillStudy
 from analysis.ensemble_study import SUMMARY_HEADER, EnsembleStudy
+from analysis.prediction_table import PredictionRow
 from analysis.report import Figure, Section, Table
 
 
@@ -48,7 +50,24 @@ def distill_section(study: DistillStudy, settings, folder: Path) -> Section:
         [Table(["teacher", "test acc (mean)", "sd", "gain", *study.measures], study.shown_rows(),
                caption=f"Per teacher: mean and sd of test accuracy over {settings.seeds} seeds, gain over the "
                        "labels-only baseline, and under each measure the similarity to the student (#rank)."),
-         Table(["measure", "Spearman rho", "p", "teachers"],
-               [[m, c.rho, c.p, c.n_teachers] for m, c in study.correlations.items()],
-               caption="Rank correlation of similarity to the student and distillation gain, over the teachers.")],
+         Table(["measure", "Spearman rho", "p", "teachers", "95% CI low", "95% CI high"],
+               [[m, c.rho, c.p, c.n_teachers, c.ci_low, c.ci_high] for m, c in study.correlations.items()],
+               caption="Rank correlation of similarity to the student and distillation gain, over the teachers "
+                       "(interval: bootstrap over the teachers).")],
         _figure(folder / "distill_gain.png", "Distillation gain against the teacher's similarity to the student."))
+
+
+def prediction_section(rows: list[PredictionRow], folder: Path) -> Section:
+    """Every measure's rank correlation with pair ensemble gain and with distillation gain, ranked, and the figure."""
+    return Section(
+        "Which measure predicts what",
+        ["For each measure: Spearman's rho of pair similarity with the pair ensemble's gain over its better member "
+         "(test images; interval: bootstrap over models), and of a teacher's similarity to the student with its "
+         "students' gain over the labels-only baseline (interval: bootstrap over teachers; p: exact permutation). "
+         "SAT and the functional measures (disagreement, Jensen-Shannon divergence, error consistency, double "
+         "fault, Yule's Q) are the baselines. Ranked by the ensemble rho, most negative first. An interval that "
+         "spans 0 means this zoo cannot tell the measure from no signal."],
+        [Table(["rank", "measure", "kind", "ensemble rho", "CI low", "CI high", "pairs", "distill rho", "CI low",
+                "CI high", "p", "teachers"], [r.values(i + 1) for i, r in enumerate(rows)],
+               caption="Which measure predicts ensemble gain and distillation gain.")],
+        _figure(folder / "predictions.png", "Each measure's rho with its 95% bootstrap interval, for both targets."))
