@@ -8,7 +8,7 @@ of pair similarity with the two-model ensemble's test gain over its better membe
 bootstrap interval over models, `analysis.ensemble_eval.similarity_gain_correlation`)
 and the distillation study (Spearman rho of a teacher's similarity to the student
 with its students' test gain over the labels-only baseline, permutation p and
-bootstrap interval over teachers, `analysis.distill_study`). Either study may be
+bootstrap interval over teachers from 6 teachers on, `analysis.distill_study`). Either study may be
 absent (None). Expected signs: more similar pairs gain less from ensembling
 (rho < 0), and a teacher more similar to the student may help more (rho > 0).
 
@@ -76,8 +76,8 @@ def prediction_rows(ensemble: EnsembleStudy | None, distill: DistillStudy | None
 def write_predictions(rows: list[PredictionRow], out) -> list[Path]:
     """predictions.csv (HEADER) and predictions.png (each measure's rho and interval for both targets)."""
     out = Path(out)
-    targets = {"pair ensemble gain (more similar should gain less: rho < 0)": [r.ensemble[:3] for r in rows],
-               "distillation gain over labels only (rho > 0: similar helps)": [r.distill[:3] for r in rows]}
+    targets = {"pair ensemble gain (expected: rho < 0)": [r.ensemble[:3] for r in rows],
+               "distillation gain (expected: rho > 0)": [r.distill[:3] for r in rows]}
     return [write_rows(out / "predictions.csv", HEADER, [r.values(i + 1) for i, r in enumerate(rows)]),
             plots.plot_prediction_intervals([f"{r.measure} ({r.kind})" for r in rows], targets,
                                             out / "predictions.png")]

@@ -53,7 +53,7 @@ def distill_section(study: DistillStudy, settings, folder: Path) -> Section:
          Table(["measure", "Spearman rho", "p", "teachers", "95% CI low", "95% CI high"],
                [[m, c.rho, c.p, c.n_teachers, c.ci_low, c.ci_high] for m, c in study.correlations.items()],
                caption="Rank correlation of similarity to the student and distillation gain, over the teachers "
-                       "(interval: bootstrap over the teachers).")],
+                       "(interval: bootstrap over the teachers, from 6 teachers).")],
         _figure(folder / "distill_gain.png", "Distillation gain against the teacher's similarity to the student."))
 
 
@@ -63,7 +63,8 @@ def prediction_section(rows: list[PredictionRow], folder: Path) -> Section:
         "Which measure predicts what",
         ["For each measure: Spearman's rho of pair similarity with the pair ensemble's gain over its better member "
          "(test images; interval: bootstrap over models), and of a teacher's similarity to the student with its "
-         "students' gain over the labels-only baseline (interval: bootstrap over teachers; p: exact permutation). "
+         "students' gain over the labels-only baseline (interval: bootstrap over teachers, left out below 6 "
+         "teachers, where it would look decisive and is not; p: exact permutation, the number to read). "
          "SAT and the functional measures (disagreement, Jensen-Shannon divergence, error consistency, double "
          "fault, Yule's Q) are the baselines. Ranked by the ensemble rho, most negative first. An interval that "
          "spans 0 means this zoo cannot tell the measure from no signal."],

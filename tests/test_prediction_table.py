@@ -26,16 +26,18 @@ def test_bootstrap_interval_equals_a_loop_over_scipy_on_the_same_draws():
 
 
 def test_bootstrap_interval_of_a_perfect_ranking_is_a_point_and_too_few_points_give_nan():
-    assert bootstrap_interval([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx((1.0, 1.0))
-    assert all(math.isnan(v) for v in bootstrap_interval([1, 2], [2, 1]))
+    assert bootstrap_interval(range(6), range(0, 60, 10)) == pytest.approx((1.0, 1.0))
+    assert all(math.isnan(v) for v in bootstrap_interval([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]))
 
 
-def test_distill_study_carries_the_interval():
-    runs = [(None, 0, 0.5), (None, 1, 0.5)] + [(t, s, a) for t, a in zip("abcd", [0.6, 0.7, 0.8, 0.9])
-                                                 for s in (0, 1)]
-    study = study_distillation(list("abcd"), {"m": dict(zip("abcd", [1, 2, 3, 4]))}, runs)
+def test_distill_study_carries_the_interval_from_six_teachers():
+    names = "abcdef"
+    runs = [(None, 0, 0.5), (None, 1, 0.5)] + [(t, s, 0.5 + i / 10) for i, t in enumerate(names) for s in (0, 1)]
+    study = study_distillation(list(names), {"m": {t: i for i, t in enumerate(names)}}, runs)
     c = study.correlations["m"]
     assert c.rho == pytest.approx(1) and (c.ci_low, c.ci_high) == pytest.approx((1.0, 1.0))
+    four = study_distillation(list(names[:4]), {"m": {t: i for i, t in enumerate(names[:4])}}, runs)
+    assert math.isnan(four.correlations["m"].ci_low)
 
 
 def _ensemble(correlations):
