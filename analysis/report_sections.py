@@ -15,12 +15,22 @@ def _figure(path: Path, caption: str) -> list[Figure]:
     return [Figure(path.name, path.read_bytes(), caption)] if path.is_file() else []
 
 
-def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int) -> Section:
+def shift_notes(shift) -> list[str]:
+    """The sentence saying the applications ran on shifted images (`archsim.zoo.shift`), or nothing."""
+    if shift is None:
+        return []
+    return [f"Task with headroom: the validation and test images of this stage are seeded shifted copies "
+            f"(severity {shift.severity:g}, seed {shift.seed}; each image rotated, noised, blurred or elastically "
+            "distorted, archsim.zoo.shift), the severity chosen on the validation images only. SAT and the "
+            "similarity measures use the clean images."]
+
+
+def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int, shift=None) -> Section:
     """Selections per measure and method with test accuracy and gain; pair similarity against pair gain."""
     corr = study.correlations
     return Section(
         "Ensembles",
-        [f"Ensembles of {study.k} of the {len(study.names)} models. Members are chosen on the {n_val} validation "
+        [*shift_notes(shift), f"Ensembles of {study.k} of the {len(study.names)} models. Members are chosen on the {n_val} validation "
          f"images only; the {n_test} test images only evaluate them. Greedy: maximise mean validation accuracy "
          "minus lambda times the mean pairwise similarity (min-max normalised), lambda chosen on validation. "
          "Cluster: the most accurate model of each of k average-linkage clusters. Gain: ensemble accuracy minus "
@@ -37,12 +47,12 @@ def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int
                                                      "two-model ensemble (mean of softmax) over its better member."))
 
 
-def distill_section(study: DistillStudy, settings, folder: Path) -> Section:
+def distill_section(study: DistillStudy, settings, folder: Path, shift=None) -> Section:
     """Test accuracy per teacher over seeds, gain over the labels-only baseline, similarity rank correlations."""
     epochs = settings.epochs
     return Section(
         "Distillation",
-        [f"Student {settings.student}, trained from scratch for "
+        [*shift_notes(shift), f"Student {settings.student}, trained from scratch for "
          f"{'its own train settings' if epochs is None else f'{epochs} epoch(s)'} from each teacher by knowledge "
          f"distillation (temperature {settings.temperature:g}, alpha {settings.alpha:g}) and once from the "
          f"labels only, with {settings.seeds} seeds each; accuracy on the test images. Rank 1 = the teacher "

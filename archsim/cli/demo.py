@@ -173,7 +173,7 @@ def _ensembles(out: Path, cfg, run_, predictions, sims: dict, options: dict):
     for note in study.notes:
         print(f"note: {note}")
     best = max(study.summary(), key=lambda r: r.test_softmax)
-    return (ensemble_section(study, out, len(run_.validation), len(run_.images)),
+    return (ensemble_section(study, out, len(run_.validation), len(run_.images), cfg.shift),
             f"k = {study.k}: best {best.method}{f' ({best.measure})' if best.measure else ''} at "
             f"{best.test_softmax:.3f} test accuracy", study)
 
@@ -186,7 +186,7 @@ def _distillation(out: Path, cfg, run_, sims: dict, options: dict, progress: boo
         return None, "skipped: the config's distill section names no student and teachers", None
     _, study, _ = distill_stage(out, cfg, run_, sims, options, settings, train=True, progress=progress)
     best = max(study.teachers, key=lambda t: study.gain[t])
-    return (distill_section(study, settings, out),
+    return (distill_section(study, settings, out, cfg.shift),
             f"{settings.student} from {len(study.teachers)} teachers x {settings.seeds} seeds: best "
             f"{best} ({study.gain[best]:+.3f})", study)
 
