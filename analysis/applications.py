@@ -42,9 +42,9 @@ def ensemble_stage(out, cfg, run_, predictions, sims: dict, options: dict, setti
     for measure, (m_names, values) in sims.items():
         order = [list(m_names).index(n) for n in names]
         matrices[measure] = oriented(measure, values, options.get(measure))[np.ix_(order, order)]
-    study = study_ensembles(names, predictions.validation, run_.validation.labels.numpy(), predictions.test,
-                            run_.images.labels.numpy(), matrices, k=settings.size, draws=settings.draws,
-                            seed=cfg.seed)
+    validation, test = predictions.for_applications()  # shifted copies under the config's `shift:`
+    study = study_ensembles(names, validation, run_.validation.labels.numpy(), test, run_.images.labels.numpy(),
+                            matrices, k=settings.size, draws=settings.draws, seed=cfg.seed)
     return study, write_ensembles(study, Path(out))
 
 

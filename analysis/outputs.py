@@ -108,8 +108,9 @@ def write_distillation(study: DistillStudy, runs, out: str | Path) -> list[Path]
         written = [write_rows(out / "distill_runs.csv", ["teacher", "seed", "test_accuracy", "train_seconds"],
                               [[r.teacher or "", r.seed, r.test_accuracy, r.seconds] for r in runs]),
                    write_rows(out / "distill_summary.csv", header, rows),
-                   write_rows(out / "distill_correlations.csv", ["measure", "spearman_rho", "p", "n_teachers"],
-                              [[m, c.rho, c.p, c.n_teachers] for m, c in corr.items()])]
+                   write_rows(out / "distill_correlations.csv",
+                              ["measure", "spearman_rho", "p", "n_teachers", "ci_low", "ci_high"],
+                              [[m, c.rho, c.p, c.n_teachers, c.ci_low, c.ci_high] for m, c in corr.items()])]
         panels = {m: (np.array([study.similarity[m].get(t, np.nan) for t in study.teachers], dtype=float),
                       np.array([study.gain[t] for t in study.teachers]),
                       f"Spearman {corr[m].rho:+.2f} ({corr[m].n_teachers} teachers)") for m in study.measures}

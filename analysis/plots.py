@@ -156,15 +156,17 @@ def plot_clustered_heatmap(values: np.ndarray, names: list[str], linkage: np.nda
 
 
 def plot_gain_vs_similarity(panels: dict[str, tuple[np.ndarray, np.ndarray, str]], ylabel: str, path,
-                            point_labels: list[str] | None = None) -> Path:
-    """One scatter per measure on a shared gain axis: x = similarity, y = gain.
+                            point_labels: list[str] | None = None, columns: int = 4) -> Path:
+    """Small multiples, one scatter per measure (rows of `columns`) on a shared gain axis: x = similarity, y = gain.
 
     `panels` maps measure -> (x, y, subtitle); `point_labels`, when given, names each point.
     """
     n = max(1, len(panels))
-    fig = Figure(figsize=(3.6 * n, 4), layout="constrained")
-    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
-    for ax, (measure, (x, y, subtitle)) in zip(axes, panels.items()):
+    cols = min(n, columns)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(3.6 * cols, 3.3 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, sharey=True, squeeze=False)
+    for ax, (measure, (x, y, subtitle)) in zip(axes.flat, panels.items()):
         ax.scatter(x, y, s=14, alpha=0.7)
         for label, xi, yi in zip(point_labels or [], x, y):
             if np.isfinite(xi) and np.isfinite(yi):
@@ -172,7 +174,32 @@ def plot_gain_vs_similarity(panels: dict[str, tuple[np.ndarray, np.ndarray, str]
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xlabel(f"{measure} similarity")
         ax.set_title(subtitle, fontsize=9)
-    axes[0].set_ylabel(ylabel)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    return _save(fig, path)
+
+
+def plot_prediction_intervals(measures: list[str], targets: dict[str, list[tuple[float, float, float]]],
+                              path) -> Path:
+    """One panel per target (ensemble gain, distillation gain): each measure's Spearman rho with its interval.
+
+    `targets` maps a target's title to (rho, low, high) per measure, in the order of `measures` (top first).
+    """
+    fig = Figure(figsize=(4.2 * len(targets), 0.32 * len(measures) + 1.4), layout="constrained")
+    axes = fig.subplots(1, len(targets), sharey=True, squeeze=False)[0]
+    y = np.arange(len(measures))
+    for ax, (title, values) in zip(axes, targets.items()):
+        rho, low, high = (np.array(v, dtype=float) for v in zip(*values)) if values else ([], [], [])
+        err = np.vstack([rho - low, high - rho])
+        ax.errorbar(rho, y, xerr=np.where(np.isfinite(err), err, 0), fmt="o", ms=4, capsize=2)
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_xlabel("Spearman rho (95% bootstrap interval)")
+        ax.set_title(title, fontsize=9)
+    axes[0].set_yticks(y, measures, fontsize=8)
+    axes[0].invert_yaxis()
     return _save(fig, path)
 
 

@@ -1,4 +1,5 @@
-"""The ensemble and distillation sections of the demo report, from the studies and the figures written for them."""
+"""The ensemble, distillation and which-measure-predicts-what sections of the demo report, from the studies and
+the figures written for them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from analysis.distill_study import DistillStudy
 from analysis.ensemble_study import SUMMARY_HEADER, EnsembleStudy
+from analysis.prediction_table import PredictionRow
 from analysis.report import Figure, Section, Table
 
 
@@ -13,12 +15,22 @@ def _figure(path: Path, caption: str) -> list[Figure]:
     return [Figure(path.name, path.read_bytes(), caption)] if path.is_file() else []
 
 
-def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int) -> Section:
+def shift_notes(shift) -> list[str]:
+    """The sentence saying the applications ran on shifted images (`archsim.zoo.shift`), or nothing."""
+    if shift is None:
+        return []
+    return [f"Task with headroom: the validation and test images of this stage are seeded shifted copies "
+            f"(severity {shift.severity:g}, seed {shift.seed}; each image rotated, noised, blurred or elastically "
+            "distorted, archsim.zoo.shift), the severity chosen on the validation images only. SAT and the "
+            "similarity measures use the clean images."]
+
+
+def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int, shift=None) -> Section:
     """Selections per measure and method with test accuracy and gain; pair similarity against pair gain."""
     corr = study.correlations
     return Section(
         "Ensembles",
-        [f"Ensembles of {study.k} of the {len(study.names)} models. Members are chosen on the {n_val} validation "
+        [*shift_notes(shift), f"Ensembles of {study.k} of the {len(study.names)} models. Members are chosen on the {n_val} validation "
          f"images only; the {n_test} test images only evaluate them. Greedy: maximise mean validation accuracy "
          "minus lambda times the mean pairwise similarity (min-max normalised), lambda chosen on validation. "
          "Cluster: the most accurate model of each of k average-linkage clusters. Gain: ensemble accuracy minus "
@@ -35,12 +47,12 @@ def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int
                                                      "two-model ensemble (mean of softmax) over its better member."))
 
 
-def distill_section(study: DistillStudy, settings, folder: Path) -> Section:
+def distill_section(study: DistillStudy, settings, folder: Path, shift=None) -> Section:
     """Test accuracy per teacher over seeds, gain over the labels-only baseline, similarity rank correlations."""
     epochs = settings.epochs
     return Section(
         "Distillation",
-        [f"Student {settings.student}, trained from scratch for "
+        [*shift_notes(shift), f"Student {settings.student}, trained from scratch for "
          f"{'its own train settings' if epochs is None else f'{epochs} epoch(s)'} from each teacher by knowledge "
          f"distillation (temperature {settings.temperature:g}, alpha {settings.alpha:g}) and once from the "
          f"labels only, with {settings.seeds} seeds each; accuracy on the test images. Rank 1 = the teacher "
@@ -48,7 +60,25 @@ def distill_section(study: DistillStudy, settings, folder: Path) -> Section:
         [Table(["teacher", "test acc (mean)", "sd", "gain", *study.measures], study.shown_rows(),
                caption=f"Per teacher: mean and sd of test accuracy over {settings.seeds} seeds, gain over the "
                        "labels-only baseline, and under each measure the similarity to the student (#rank)."),
-         Table(["measure", "Spearman rho", "p", "teachers"],
-               [[m, c.rho, c.p, c.n_teachers] for m, c in study.correlations.items()],
-               caption="Rank correlation of similarity to the student and distillation gain, over the teachers.")],
+         Table(["measure", "Spearman rho", "p", "teachers", "95% CI low", "95% CI high"],
+               [[m, c.rho, c.p, c.n_teachers, c.ci_low, c.ci_high] for m, c in study.correlations.items()],
+               caption="Rank correlation of similarity to the student and distillation gain, over the teachers "
+                       "(interval: bootstrap over the teachers, from 6 teachers).")],
         _figure(folder / "distill_gain.png", "Distillation gain against the teacher's similarity to the student."))
+
+
+def prediction_section(rows: list[PredictionRow], folder: Path) -> Section:
+    """Every measure's rank correlation with pair ensemble gain and with distillation gain, ranked, and the figure."""
+    return Section(
+        "Which measure predicts what",
+        ["For each measure: Spearman's rho of pair similarity with the pair ensemble's gain over its better member "
+         "(test images; interval: bootstrap over models), and of a teacher's similarity to the student with its "
+         "students' gain over the labels-only baseline (interval: bootstrap over teachers, left out below 6 "
+         "teachers, where it would look decisive and is not; p: exact permutation, the number to read). "
+         "SAT and the functional measures (disagreement, Jensen-Shannon divergence, error consistency, double "
+         "fault, Yule's Q) are the baselines. Ranked by the ensemble rho, most negative first. An interval that "
+         "spans 0 means this zoo cannot tell the measure from no signal."],
+        [Table(["rank", "measure", "kind", "ensemble rho", "CI low", "CI high", "pairs", "distill rho", "CI low",
+                "CI high", "p", "teachers"], [r.values(i + 1) for i, r in enumerate(rows)],
+               caption="Which measure predicts ensemble gain and distillation gain.")],
+        _figure(folder / "predictions.png", "Each measure's rho with its 95% bootstrap interval, for both targets."))

@@ -12,6 +12,7 @@
     similarity: {cka: {...}}  # optional: options per measure (see archsim.similarity.registry)
     ensemble: {size: 3, ...}  # optional: defaults of `archsim ensemble` (see archsim.settings)
     distill: {student: ...}   # optional: defaults of `archsim distill` (see archsim.settings)
+    shift: {severity: 0.5}    # optional: the applications' shifted images (see archsim.zoo.shift)
     models:
       - name: resnet50.a1_in1k   # timm name, optionally with a pretrained tag
         label: resnet50          # name in the matrices (default: name); unique
@@ -50,11 +51,11 @@ from archsim.errors import ArchsimError
 from archsim.options import Option, check_keys, check_value
 from archsim.sat.formula import DEFAULT_EPS_S
 from archsim.sat.result import NOISE_WARNING
-from archsim.settings import DistillSettings, EnsembleSettings, TrainSettings
+from archsim.settings import DistillSettings, EnsembleSettings, ShiftSettings, TrainSettings
 from archsim.zoo.data import check_spec
 
 TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "noise_warning", "cache_dir", "data", "attack", "train", "similarity", "ensemble",
-            "distill", "models"}
+            "distill", "shift", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
               "interpolation", "seed", "train"}
 TOP_OPTIONS = {"seed": Option(0, "int"), "device": Option("auto", "str", what="a device name (auto, cpu, cuda, cuda:1)"),
@@ -104,6 +105,7 @@ class RunConfig:
     similarity: dict = field(default_factory=dict)
     ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
     distill: DistillSettings = field(default_factory=DistillSettings)
+    shift: ShiftSettings | None = None  # None: the applications use the clean images
     source: Path | None = None
 
     def torch_device(self):
@@ -180,6 +182,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
         _mapping(options or {}, f"similarity.{metric}")
     cfg.ensemble = EnsembleSettings.from_section(raw.get("ensemble"), "ensemble")
     cfg.distill = DistillSettings.from_section(raw.get("distill"), "distill")
+    cfg.shift = None if raw.get("shift") is None else ShiftSettings.from_section(raw["shift"], "shift")
     return cfg
 
 

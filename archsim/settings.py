@@ -3,6 +3,7 @@
     train:    {epochs: 3, lr: 0.002, batch_size: 64, weight_decay: 0.05, shift: 0, noise: 0.0, max_images: null}
     ensemble: {size: 3, draws: 10, measures: [sat]}
     distill:  {student: null, teachers: null, seeds: 3, epochs: null, temperature: 4.0, alpha: 0.9}
+    shift:    {severity: 0.5, seed: 0}     (optional; absent: the applications use the clean images)
 
 train: `shift` augments each training image with a random translation of up to
 that many pixels, `noise` with random sign noise of a magnitude uniform in
@@ -13,6 +14,8 @@ K-subsets the measures are set against; `measures` those that choose members.
 distill: `student` is a model label, `teachers` a list of labels; each student
 is trained for `epochs` (null: the student's own train settings) from each of
 `seeds` initialisation seeds, with the loss of `archsim.zoo.kd_loss`.
+shift: the ensemble and distillation stages select on and evaluate with seeded shifted copies of the
+validation and test images at `severity` in (0, 1] (`archsim.zoo.shift`).
 
 Each class's `from_section(raw, where)` checks the section with
 `archsim.options.check_section`; `with_overrides(**flags)` applies command-line
@@ -82,3 +85,11 @@ class DistillSettings(_Section):
                "seeds": Option(3, "int", minimum=1), "epochs": Option(None, "int", minimum=1, nullable=True),
                "temperature": Option(4.0, "float", minimum=0, above=True),
                "alpha": Option(0.9, "float", minimum=0, maximum=1)}
+
+
+@dataclass(frozen=True)
+class ShiftSettings(_Section):
+    severity: float = 0.5
+    seed: int = 0
+
+    OPTIONS = {"severity": Option(0.5, "float", minimum=0, maximum=1, above=True), "seed": Option(0, "int")}

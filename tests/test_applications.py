@@ -253,3 +253,35 @@ def test_ensemble_and_distill_read_the_demos_matrices_and_leave_them(config, tmp
     (out / "cka.csv").write_bytes(written + b"\n")  # an edited matrix is not trusted
     with pytest.raises(AssertionError, match="computed again"):
         cli("ensemble", *args, "--size", "2", "--draws", "2")
+
+
+def test_under_shift_the_applications_select_and_score_on_the_shifted_images(config, tmp_path):
+    """`shift:` in the config: the top-k ensemble's test accuracy and the students' scores are those of the
+    shifted test images (recomputed here from the models and archsim.zoo.shift), not of the clean ones."""
+    from analysis.ensemble_eval import evaluate_members, member_accuracies
+    from archsim.zoo.predictions import class_probabilities
+    from archsim.zoo.shift import application_images
+
+    raw = yaml.safe_load(config.read_text())
+    shifted = tmp_path / "shifted.yaml"
+    shifted.write_text(yaml.safe_dump({**raw, "shift": {"severity": 0.8, "seed": 1}}))
+    cfg = load_config(shifted)
+    run = build_run(cfg, progress=False)
+    val, test = application_images(cfg, run)
+    kw = {"batch_size": cfg.batch_size, "device": cfg.torch_device()}
+    val_probs, test_probs = class_probabilities(run.models, val, **kw), class_probabilities(run.models, test, **kw)
+    top = list(np.argsort(-member_accuracies(val_probs, val.labels.numpy()), kind="stable")[:2])
+    expected = evaluate_members(test_probs, test.labels.numpy(), top)["softmax_acc"]
+    clean = evaluate_members(class_probabilities(run.models, run.images, **kw), run.images.labels.numpy(),
+                             top)["softmax_acc"]
+    assert expected != clean
+    cli("ensemble", "--config", str(shifted), "--out", str(tmp_path / "ens"), "--size", "2", "--measures", "cka",
+        "--draws", "2")
+    row = read(tmp_path / "ens" / "ensembles.csv")[0]
+    assert row["method"] == "top-k" and float(row["test_softmax_acc"]) == pytest.approx(expected, abs=1e-9)
+
+    cli("distill", "--config", str(shifted), "--out", str(tmp_path / "d"), "--measures", "cka", "--train")
+    cli("distill", "--config", str(config), "--out", str(tmp_path / "c"), "--measures", "cka", "--train")
+    on_shift, on_clean = read(tmp_path / "d" / "distill_runs.csv"), read(tmp_path / "c" / "distill_runs.csv")
+    assert not any(r["train_seconds"] for r in on_shift + on_clean)  # the same cached students, scored twice
+    assert [r["test_accuracy"] for r in on_shift] != [r["test_accuracy"] for r in on_clean]

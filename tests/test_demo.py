@@ -44,7 +44,7 @@ CONFIG = {
 NAMES = [m["label"] for m in CONFIG["models"]]
 APPLICATIONS = {"ensemble": {"size": 2, "draws": 5},
                 "distill": {"student": "resnet_a", "teachers": NAMES[1:], "seeds": 3, "epochs": 1}}
-FIGURE_FOLDERS = ("analysis", "ensembles", "distill")
+FIGURE_FOLDERS = ("analysis", "ensembles", "distill", "predictions")
 
 
 def demo(*argv) -> tuple[int, str]:
@@ -112,11 +112,13 @@ def test_demo_writes_a_complete_self_contained_report(runs):
     for key in ("summary", "zoo", "sat", "maps", "pairs", "importance", "comparison", "config"):
         assert SECTIONS[key] in page.headings, key
     assert "Ensembles" in page.headings and "Distillation" in page.headings
+    assert "Which measure predicts what" in page.headings
     # every figure the stages wrote is embedded (the standalone dendrogram is part of the heatmap), as a PNG
     written = {p.name: p for folder in FIGURE_FOLDERS for p in (out / folder).glob("*.png")}
     written.pop("dendrogram.png")
     assert {"sat_heatmap.png", "mds.png", "tsne.png", "importance.png", "scatter_cka.png", "ensemble_accuracy.png",
-            "ensemble_pair_gain.png", "distill_gain.png"} <= set(written)
+            "ensemble_pair_gain.png", "distill_gain.png", "predictions.png", "scatter_procrustes.png",
+            "scatter_yules-q.png"} <= set(written)
     assert sorted(img["alt"] for img in page.images) == sorted(written)
     for img in page.images:
         prefix = "data:image/png;base64,"
@@ -137,7 +139,8 @@ def test_demo_files_and_terminal_summary(runs):
     for f in ("zoo.csv", "sat.csv", "pairs.csv", "transfer.csv", "clean_accuracy.csv", "cka.csv", "svcca.csv",
               "gradient.csv", "grassmann.csv", "cka.key.json", "analysis/clusters.csv", "analysis/features.csv",
               "analysis/importance.csv", "analysis/comparison.csv", "ensembles/ensembles.csv",
-              "ensembles/ensemble_correlations.csv", "distill/distill_summary.csv", "distill/distill_runs.csv"):
+              "ensembles/ensemble_correlations.csv", "distill/distill_summary.csv", "distill/distill_runs.csv",
+              "predictions/predictions.csv", "linear-predictivity_detail.csv", "disagreement.csv"):
         assert (out / f).is_file(), f
     assert "ran 4 attack and 16 evaluation units, 4 noise-control units; 0 reused" in first
     assert "[cka] computed" in first
@@ -156,7 +159,7 @@ def test_demo_rerun_computes_nothing(runs):
     for metric in ("cka", "svcca", "gradient", "grassmann"):
         assert f"[{metric}] reused" in second
     assert "computed" not in second.split("[report]")[0]
-    assert "[report] 12 figures" in first and "[report] 12 figures" in second
+    assert "[report] 24 figures" in first and "[report] 24 figures" in second
     assert "[distillation] resnet_a from 3 teachers x 3 seeds" in second
 
 

@@ -195,3 +195,48 @@ def test_rbf_cka_and_gradient_matrices_equal_references_on_independently_extract
     assert read_matrix(tmp_path / "exact" / "gradient.csv")[1][0, 1] == pytest.approx(exact, abs=1e-4)
     assert similarity(config, tmp_path / "sketch", "gradient") == 0
     assert read_matrix(tmp_path / "sketch" / "gradient.csv")[1][0, 1] == pytest.approx(exact, abs=0.05)
+
+
+NEW_MEASURES = {"procrustes": 0.0, "shape": 0.0, "rsa": 1.0, "mutual-knn": 1.0, "cknna": 1.0,
+                "linear-predictivity": 1.0, "disagreement": 0.0, "js-divergence": 0.0, "error-consistency": 1.0}
+
+
+@pytest.mark.parametrize("metric", [*NEW_MEASURES, "double-fault", "yules-q"])
+def test_every_new_measure_writes_a_symmetric_matrix(config, tmp_path, capsys, metric):
+    assert similarity(config, tmp_path, metric) == 0
+    names, values = read_matrix(tmp_path / f"{metric}.csv")
+    assert names == NAMES and np.isfinite(values).all()
+    np.testing.assert_allclose(values, values.T)
+    if metric in NEW_MEASURES:
+        np.testing.assert_allclose(np.diag(values), NEW_MEASURES[metric], atol=1e-12)
+    assert f"wrote {tmp_path / metric}.csv" in capsys.readouterr().out
+
+
+def test_new_measures_equal_references_on_independently_extracted_features_and_outputs(config, tmp_path):
+    """procrustes: scipy's orthogonal_procrustes on timm's own pre-logits; linear-predictivity: the detail file's
+    two directions average to the matrix; error-consistency: sklearn's kappa of the errors of model(x)."""
+    from scipy.linalg import orthogonal_procrustes
+    from sklearn.metrics import cohen_kappa_score
+
+    feats = pre_logits(config)
+    a, b = (feats[n] - feats[n].mean(0) for n in NAMES)
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    p = max(a.shape[1], b.shape[1])
+    a, b = (np.pad(m, ((0, 0), (0, p - m.shape[1]))) for m in (a, b))
+    expected = np.linalg.norm(a @ orthogonal_procrustes(a, b)[0] - b)
+    assert similarity(config, tmp_path, "procrustes") == 0
+    assert read_matrix(tmp_path / "procrustes.csv")[1][0, 1] == pytest.approx(expected, abs=1e-6)
+
+    assert similarity(config, tmp_path, "linear-predictivity", "folds=4") == 0
+    with open(tmp_path / "linear-predictivity_detail.csv") as f:
+        row = next(csv.DictReader(f))
+    assert row["a"] == NAMES[0] and float(row["r2_a_to_b"]) != pytest.approx(float(row["r2_b_to_a"]))
+    mean = (float(row["r2_a_to_b"]) + float(row["r2_b_to_a"])) / 2
+    assert read_matrix(tmp_path / "linear-predictivity.csv")[1][0, 1] == pytest.approx(mean, abs=1e-5)  # csv: 6 digits
+
+    run = build_run(load_config(config), progress=False)
+    with torch.no_grad():
+        correct = [(run.models[n](run.images.images).argmax(1) == run.images.labels).numpy() for n in NAMES]
+    assert similarity(config, tmp_path, "error-consistency") == 0
+    assert read_matrix(tmp_path / "error-consistency.csv")[1][0, 1] == pytest.approx(
+        cohen_kappa_score(*correct), abs=1e-6)

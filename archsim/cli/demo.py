@@ -14,6 +14,8 @@ Stages, each the code of the command named, with its files in DIR:
    (`archsim ensemble`; skipped without `data.validation`), with the config's `ensemble:` size and draws;
 6. distillation into the config's `distill.student` from each of `distill.teachers`; DIR/distill/
    (`archsim distill --train`, students cached; skipped when the config names no student);
+   then which measure predicts what: each measure's Spearman rho with pair ensemble gain and with
+   distillation gain, ranked; DIR/predictions/ (`analysis.prediction_table`);
 7. DIR/report.html, one file with every figure embedded.
 
 The default config is configs/demo.yaml of the archsim repository (found from
@@ -33,7 +35,8 @@ from tqdm.auto import tqdm
 from analysis.applications import distill_stage, ensemble_stage
 from analysis.demo_analysis import Analysis, analyse
 from analysis.demo_report import write_report
-from analysis.report_sections import distill_section, ensemble_section
+from analysis.prediction_table import prediction_rows, write_predictions
+from analysis.report_sections import distill_section, ensemble_section, prediction_section
 from archsim.cli.args import check_out_dir, report_warnings
 from archsim.config import load_config
 from archsim.errors import ArchsimError
@@ -47,7 +50,9 @@ from archsim.zoo.build import build_run
 from archsim.zoo.predictions import predict_run
 from archsim.zoo.zoo_table import write_zoo_csv, zoo_rows
 
-DEFAULT_MEASURES = ("cka", "svcca", "gradient", "grassmann", "atoms")
+DEFAULT_MEASURES = ("cka", "svcca", "gradient", "grassmann", "atoms", "procrustes", "shape", "rsa", "mutual-knn",
+                    "cknna", "linear-predictivity", "disagreement", "js-divergence", "error-consistency",
+                    "double-fault", "yules-q")
 DEFAULT_OUT = "runs/demo"
 
 
@@ -134,13 +139,17 @@ def run(args: argparse.Namespace) -> int:
     sims = {"sat": (sat.names, sat.sat), **measures}
     t = time.perf_counter()
     extra = []
-    section, outcome = _ensembles(out / "ensembles", cfg, run_, predictions, sims, options)
+    section, outcome, ensembles = _ensembles(out / "ensembles", cfg, run_, predictions, sims, options)
     extra += [section] if section is not None else []
     stages.add("ensembles", t, outcome)
     t = time.perf_counter()
-    section, outcome = _distillation(out / "distill", cfg, run_, sims, options, progress)
+    section, outcome, distilled = _distillation(out / "distill", cfg, run_, sims, options, progress)
     extra += [section] if section is not None else []
     stages.add("distillation", t, outcome)
+    rows = prediction_rows(ensembles, distilled)
+    if rows:
+        write_predictions(rows, out / "predictions")
+        extra.append(prediction_section(rows, out / "predictions"))
 
     t = time.perf_counter()
     report_path = write_report(out / "report.html", config_path, cfg, run_, zoo, sat, units, analysis, notes,
@@ -155,31 +164,33 @@ def run(args: argparse.Namespace) -> int:
 # -- stages 5 and 6: ensembles and distillation ------------------------------------------------------------------
 
 def _ensembles(out: Path, cfg, run_, predictions, sims: dict, options: dict):
-    """(report section or None, outcome): members chosen by SAT and each measure, checked on the test images."""
+    """(report section, outcome, study), section and study None when skipped: members chosen by SAT and each
+    measure, checked on the test images."""
     if run_.validation is None:
-        return None, "skipped: the config has no validation images (data.validation) to choose members on"
+        return None, "skipped: the config has no validation images (data.validation) to choose members on", None
     settings = cfg.ensemble
     if settings.size > len(cfg.models):
-        return None, f"skipped: ensemble.size {settings.size} exceeds the {len(cfg.models)} models"
+        return None, f"skipped: ensemble.size {settings.size} exceeds the {len(cfg.models)} models", None
     study, _ = ensemble_stage(out, cfg, run_, predictions, sims, options, settings)
     for note in study.notes:
         print(f"note: {note}")
     best = max(study.summary(), key=lambda r: r.test_softmax)
-    return (ensemble_section(study, out, len(run_.validation), len(run_.images)),
+    return (ensemble_section(study, out, len(run_.validation), len(run_.images), cfg.shift),
             f"k = {study.k}: best {best.method}{f' ({best.measure})' if best.measure else ''} at "
-            f"{best.test_softmax:.3f} test accuracy")
+            f"{best.test_softmax:.3f} test accuracy", study)
 
 
 def _distillation(out: Path, cfg, run_, sims: dict, options: dict, progress: bool):
-    """(report section or None, outcome): the config's student distilled from each teacher, and the baseline."""
+    """(report section, outcome, study), section and study None when skipped: the config's student distilled
+    from each teacher, and the baseline."""
     settings = cfg.distill
     if not settings.student or not settings.teachers:
-        return None, "skipped: the config's distill section names no student and teachers"
+        return None, "skipped: the config's distill section names no student and teachers", None
     _, study, _ = distill_stage(out, cfg, run_, sims, options, settings, train=True, progress=progress)
     best = max(study.teachers, key=lambda t: study.gain[t])
-    return (distill_section(study, settings, out),
+    return (distill_section(study, settings, out, cfg.shift),
             f"{settings.student} from {len(study.teachers)} teachers x {settings.seeds} seeds: best "
-            f"{best} ({study.gain[best]:+.3f})")
+            f"{best} ({study.gain[best]:+.3f})", study)
 
 
 # -- the terminal summary -------------------------------------------------------------------------------

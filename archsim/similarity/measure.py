@@ -9,7 +9,8 @@ options already checked and completed (`archsim.options.check_section` against
 `options`, a {name: Option}); calling the record, `measure(inputs, raw_options)`,
 checks them first. `distance_when = (option, value)` names the setting under
 which the measure gives a distance (smaller = more similar) instead of a
-similarity; `oriented` turns such a matrix into a similarity.
+similarity, and `distance_when = True` marks a measure that is always a
+distance; `oriented` turns such a matrix into a similarity.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Measure:
     compute: Callable[[MeasureInputs, dict], SimilarityResult]
     options: dict[str, Option]
     summary: str
-    distance_when: tuple[str, Any] | None = None
+    distance_when: tuple[str, Any] | bool | None = None  # True: always a distance
     version: int = 1  # raised when the computation changes, so cached matrices of the old one are not reused
 
     def check(self, options: dict | None) -> dict:
@@ -74,6 +75,8 @@ class Measure:
 
     def is_distance(self, options: dict) -> bool:
         """Whether the measure with these (checked) options gives a distance rather than a similarity."""
+        if isinstance(self.distance_when, bool):
+            return self.distance_when
         return self.distance_when is not None and options.get(self.distance_when[0]) == self.distance_when[1]
 
     def oriented(self, values, options: dict) -> np.ndarray:

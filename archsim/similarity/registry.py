@@ -16,12 +16,15 @@ import numpy as np
 
 from archsim.errors import ArchsimError
 from archsim.options import name_list
+from archsim.similarity.alignment_measures import MEASURES as ALIGNMENT_MEASURES
+from archsim.similarity.functional_measures import MEASURES as FUNCTIONAL_MEASURES
 from archsim.similarity.measure import Measure
 from archsim.similarity.representation_measures import MEASURES as REPRESENTATION_MEASURES
 from archsim.similarity.sat_measure import SAT, SAT_ADJUSTED
 from archsim.similarity.weight_measures import MEASURES as WEIGHT_MEASURES
 
-MEASURES: dict[str, Measure] = {m.name: m for m in [SAT, SAT_ADJUSTED, *REPRESENTATION_MEASURES, *WEIGHT_MEASURES]}
+MEASURES: dict[str, Measure] = {m.name: m for m in [SAT, SAT_ADJUSTED, *REPRESENTATION_MEASURES, *ALIGNMENT_MEASURES,
+                                                     *WEIGHT_MEASURES, *FUNCTIONAL_MEASURES]}
 
 
 def get_measure(name: str) -> Measure:

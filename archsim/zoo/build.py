@@ -43,6 +43,9 @@ class Run:
     validation: ImageSet | None = None
     train_seconds: dict[str, float] = field(default_factory=dict)  # models trained by this call
     training: ImageSet | None = None  # the training images, when a model of the config is trained here
+    # values derived from the models and images, computed once per run and shared by the measures
+    # (archsim.similarity.run_outputs): {key: value}, the key naming everything the value depends on
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:

@@ -1,7 +1,8 @@
 """Softmax class probabilities of every model on an image set: zoo accuracies, ensembles and their evaluation.
 
     class_probabilities(models, images, *, batch_size, device, progress) -> float32 (M, n, C)
-    predict_run(cfg, run_, *, progress) -> Predictions   (validation and test images, models in config order)
+    predict_run(cfg, run_, *, progress) -> Predictions   (validation and test images, models in config order;
+                                                          under the config's `shift:` also their shifted copies)
 
 Forward-only passes under inference mode, in batches of
 `units.EVAL_BATCH_FACTOR x batch_size`, the models in the mapping's order.
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from archsim.errors import ArchsimError
 from archsim.sat.units import EVAL_BATCH_FACTOR
 from archsim.zoo.data import ImageSet
+from archsim.zoo.shift import application_images
 
 
 @dataclass
@@ -29,6 +31,14 @@ class Predictions:
     names: list[str]
     test: np.ndarray  # (M, n_test, C) on the run's evaluation (test) images
     validation: np.ndarray | None  # (M, n_val, C), None without validation images
+    shifted_test: np.ndarray | None = None  # on the shifted copies (archsim.zoo.shift), under `shift:` only
+    shifted_validation: np.ndarray | None = None
+
+    def for_applications(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """(validation, test) probabilities the ensemble stage selects and evaluates on: shifted when present."""
+        if self.shifted_test is not None:
+            return self.shifted_validation, self.shifted_test
+        return self.validation, self.test
 
     def accuracy(self, name: str, images: ImageSet, split: str) -> float | None:
         """The model's accuracy on `images` (the split's images), from its argmax prediction."""
@@ -46,7 +56,12 @@ def predict_run(cfg, run_, *, progress: bool = True) -> Predictions:
     test = class_probabilities(models, run_.images, desc="test predictions", **kw)
     val = None if run_.validation is None else class_probabilities(models, run_.validation,
                                                                    desc="validation predictions", **kw)
-    return Predictions(names, test, val)
+    if cfg.shift is None:
+        return Predictions(names, test, val)
+    shifted_val, shifted_test = application_images(cfg, run_)
+    return Predictions(names, test, val, class_probabilities(models, shifted_test, desc="shifted test", **kw),
+                       None if shifted_val is None else class_probabilities(models, shifted_val,
+                                                                            desc="shifted validation", **kw))
 
 
 def class_probabilities(models: dict, images: ImageSet, *, batch_size: int, device, progress: bool = False,

@@ -7,7 +7,8 @@ For seed s in 0..seeds-1 the student architecture (the config's model
 order of seed s: once with plain cross-entropy (the baseline, teacher None) and
 once per teacher with `archsim.zoo.kd_loss.kd_loss`. Every student gets the same
 budget: the student's train settings, with `settings["epochs"]` when given. Each
-is scored on the test images (`run_.images`), which training never sees.
+is scored on the test images (`run_.images`, or their shifted copies under the config's `shift:`,
+`archsim.zoo.shift.application_images`), which training never sees.
 Trained students are cached as safetensors under cache_dir/distill/, named by a
 hash of everything that determines them (the student's spec without its label,
 seed, training settings, the teacher's weights hash, temperature and alpha, the
@@ -29,6 +30,7 @@ from archsim.sat import units
 from archsim.settings import DistillSettings, TrainSettings
 from archsim.zoo.build import wrap
 from archsim.zoo.models import weights_hash
+from archsim.zoo.shift import application_images
 from archsim.zoo.training import train_classifier
 from archsim.zoo.weights_cache import cache_path, load_cached, save_cached
 
@@ -71,6 +73,7 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
     train = spec.training if settings.epochs is None else dataclasses.replace(spec.training, epochs=settings.epochs)
     device = cfg.torch_device()
     jobs = [(teacher, seed) for seed in range(settings.seeds) for teacher in [None, *teachers]]
+    test = application_images(cfg, run_)[1]
     runs = []
     for teacher, seed in tqdm(jobs, desc=f"distill into {student}", unit="student", disable=not progress):
         model = wrap(dataclasses.replace(spec, seed=seed))
@@ -89,8 +92,8 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
             seconds = time.perf_counter() - start
             save_cached(model.model.to("cpu"), path, key)
         model.to(device)
-        correct = units.clean_pass(model, run_.images.images, run_.images.labels, batch_size=cfg.batch_size,
-                                   device=device, name=student)
+        correct = units.clean_pass(model, test.images, test.labels, batch_size=cfg.batch_size, device=device,
+                                   name=student)
         runs.append(StudentRun(teacher, seed, float(correct.mean()), seconds))
     return runs
 
