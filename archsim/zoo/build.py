@@ -7,7 +7,9 @@ otherwise trained here when the config (or the model) has a `train` section.
 Training uses only the images outside both, and trained weights are cached as safetensors
 under `cache_dir`, keyed by a hash of everything that determines them (model
 spec, training settings, data spec and the training image ids), so a rerun
-loads instead of training.
+loads instead of training. `build_run(cfg, train=False)` trains nothing: a
+model with no cached weights keeps its initialisation and is named in
+`Run.untrained` (`archsim sat --dry-run` counts it as still to train).
 """
 
 from __future__ import annotations
@@ -39,10 +41,13 @@ class Run:
     validation: ImageSet | None = None
     train_seconds: dict[str, float] = field(default_factory=dict)  # models trained by this call
     training: ImageSet | None = None  # the training images, when a model of the config is trained here
+    untrained: list[str] = field(default_factory=list)  # with train=False: models whose weights are not cached
 
 
-def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
-    """The evaluation images and the models of `cfg`, trained (or loaded from cache) when needed."""
+def build_run(cfg: RunConfig, *, progress: bool = True, train: bool = True, place: bool = True) -> Run:
+    """The evaluation images and the models of `cfg`, trained (or loaded from cache) when needed;
+    with `train=False` only loaded from cache (see the module docstring). The models end on the config's
+    device, or in host memory with `place=False` (a run store executor places them when it needs them)."""
     catalog = describe(cfg.data)
     subset = cfg.data.get("subset")
     eval_idx = list(range(len(catalog))) if subset is None else select_indices(catalog.labels, **subset)
@@ -57,14 +62,17 @@ def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
                       f"section) and keep their random initialisation: {', '.join(random_init)}", stacklevel=2)
     train_set = _training_images(catalog, eval_idx + val_idx, cfg.train, cfg.seed) if to_train else None
     models = {spec.label: wrap(spec) for spec in cfg.models}  # every model is created before any training
-    seconds = {}
-    for spec in tqdm(cfg.models, desc="zoo", unit="model", disable=not (progress and to_train)):
+    seconds, untrained = {}, []
+    for spec in tqdm(cfg.models, desc="zoo", unit="model", disable=not (progress and to_train and train)):
         if spec.label in to_train:
             start = time.perf_counter()
-            if _train_or_load(models[spec.label], spec, cfg, train_set, device, progress):
+            if not train:
+                if not _load_cached(models[spec.label], spec, cfg, train_set):
+                    untrained.append(spec.label)
+            elif _train_or_load(models[spec.label], spec, cfg, train_set, device, progress):
                 seconds[spec.label] = time.perf_counter() - start
-        models[spec.label].to(device)
-    return Run(models, images, validation, seconds, train_set)
+        models[spec.label].to(device if place else "cpu")
+    return Run(models, images, validation, seconds, train_set, untrained)
 
 
 def wrap(spec: ModelSpec) -> PixelModel:
@@ -99,16 +107,24 @@ def _training_images(catalog: Catalog, held_out_idx: list[int], settings: TrainS
 def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet,
                    device: torch.device, progress: bool) -> bool:
     """Load the cached weights (False) or train and cache them (True)."""
+    if _load_cached(model, spec, cfg, train_set):
+        return False
     s = spec.training
     path = weights_cache_path(spec, cfg, train_set)
-    if path.is_file():
-        load_model(model.model, str(path))
-        return False
     train_classifier(model, train_set.images, train_set.labels, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
                      weight_decay=s.weight_decay, shift=s.shift, seed=spec.seed, device=device, desc=f"train {spec.label}",
                      progress=progress)
     with atomic_path(path) as tmp:
         save_model(model.model.to("cpu"), str(tmp))
+    return True
+
+
+def _load_cached(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> bool:
+    """Load the model's cached trained weights; False when there are none."""
+    path = weights_cache_path(spec, cfg, train_set)
+    if not path.is_file():
+        return False
+    load_model(model.model, str(path))
     return True
 
 
