@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_unit_flops_by_hand():
-    assert cost.unit_flops("attack", 10.0, None, 7, 5) == 7 * 16 * 10.0  # clean pass + 5 x (forward + backward)
+    assert cost.unit_flops("attack", 10.0, None, 7, 5) == 7 * 11 * 10.0  # clean pass + 5 x (forward + backward)
     assert cost.unit_flops("noise", 10.0, None, 7, 5) == 70.0
     assert cost.unit_flops("evaluation", 10.0, 3.0, 7, 5) == 21.0  # the target's forward pass, not the source's
     with pytest.raises(ValueError):
@@ -32,9 +32,9 @@ def test_run_cost_is_the_sum_over_every_unit():
                                                                            for t in flops]
     whole, summed = cost.run_cost(flops.values(), 13, 10), cost.units_cost(units, flops, 13, 10)
     assert whole.flops == summed.flops and whole.units == summed.units == {"attack": 3, "evaluation": 9, "noise": 3}
-    # n ((2 + 3 steps) sum f + N sum f): 13 (32 x 18 + 3 x 18)
-    assert whole.total_flops == 13 * (32 * 18 + 3 * 18)
-    assert cost.run_cost(flops.values(), 13, 10, noise=False).total_flops == 13 * (31 * 18 + 3 * 18)
+    # n ((2 + 2 steps) sum f + N sum f): 13 (22 x 18 + 3 x 18)
+    assert whole.total_flops == 13 * (22 * 18 + 3 * 18)
+    assert cost.run_cost(flops.values(), 13, 10, noise=False).total_flops == 13 * (21 * 18 + 3 * 18)
     assert cost.attack_steps({"steps": 7}) == 7 and cost.attack_steps({"name": "FGSM"}) == 1
 
 
@@ -53,6 +53,14 @@ def test_forward_flops_counts_multiply_adds_twice():
     assert cost.forward_flops(linear, (3, 4, 4)) == 2 * 48 * 10
     conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
     assert cost.forward_flops(conv, (3, 6, 6)) == 2 * (3 * 9) * 8 * 36
+
+
+def test_an_attack_step_costs_two_forward_passes():
+    """The backward to the input of a conv or linear layer has the forward's multiply-adds (no weight gradient)."""
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 10))
+    forward, step = cost.forward_flops(net, (3, 6, 6)), cost.attack_step_flops(net, (3, 6, 6))
+    assert forward == 2 * 27 * 8 * 36 + 2 * 288 * 10 and step == cost.STEP_FORWARDS * forward
+    assert all(p.requires_grad for p in net.parameters()) and all(p.grad is None for p in net.parameters())
 
 
 def test_matmul_rate_and_time():
@@ -83,7 +91,8 @@ def test_dry_run_follows_the_store(zoo_specs, tmp_path, capsys):
     assert main(["sat", "--config", str(config), "--out", str(out), "--no-progress", "--dry-run"]) == 0
     assert _summary_numbers(capsys.readouterr().out) == {"attack": 0, "evaluation": 0, "noise": 0, "reused": 8}
     # model N+1: 1 attack, 2N+1 evaluations, 1 noise unit; the store file is left as it was
-    bigger = write_config(tmp_path / "more.yaml", specs[:2] + [perturbed_checkpoint(specs[2], tmp_path / "x.safetensors")])
+    third = perturbed_checkpoint(specs[2], tmp_path / "x.safetensors")
+    bigger = write_config(tmp_path / "more.yaml", specs[:2] + [third])
     assert main(["sat", "--config", str(bigger), "--out", str(out), "--no-progress", "--dry-run"]) == 0
     assert _summary_numbers(capsys.readouterr().out) == {"attack": 1, "evaluation": 5, "noise": 1, "reused": 8}
     assert ((out / "store.sqlite").stat().st_mtime_ns, (out / "store.sqlite").read_bytes()) == before

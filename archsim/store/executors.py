@@ -11,7 +11,8 @@ An executor gets the models (by store model id), images and labels once, then
 run's device; its `Placement` keeps the models on the device while they all
 fit, else only the current attacker and target, the rest in host memory.
 `RayExecutor` runs each job as a Ray task with `cpus_per_task` CPUs and `gpus_per_task` GPUs (on CUDA when that is above 0, else on the CPU);
-models and images go to the workers once through Ray's object store, and
+models and images go to the workers once through Ray's object store (a unit's
+`ran_on` names the Ray node it ran on), and
 tasks read and write adversarial sets under the run directory, which must be
 on a path every node sees. Ray is imported only here, only when asked for
 (`pip install 'archsim[ray]'`).
@@ -19,6 +20,7 @@ on a path every node sees. Ray is imported only here, only when asked for
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -119,7 +121,7 @@ class RayExecutor:
         self._models = {i: ray.put(m.to("cpu")) for i, m in models.items()}
         self._images, self._labels = ray.put(images), ray.put(labels)
         # Ray retries a task whose worker died; an exception the task raises comes back to the scheduler
-        self._task = ray.remote(run_job).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task)
+        self._task = ray.remote(_run_on_node).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task)
 
     def submit(self, job):
         handle = self._task.remote(job, self._models[job.model], self._images, self._labels, self.device,
@@ -144,6 +146,14 @@ class RayExecutor:
             self._ray.cancel(handle, force=True)
         if self._started:
             self._ray.shutdown()
+
+
+def _run_on_node(job, model, images, labels, device, channels_last):
+    """`run_job` in a Ray worker, its `ran_on` naming the Ray node too (`host:pid device node NODE_ID`)."""
+    import ray
+
+    result = run_job(job, model, images, labels, device, channels_last)
+    return dataclasses.replace(result, ran_on=f"{result.ran_on} node {ray.get_runtime_context().get_node_id()}")
 
 
 def _task_slots(resources: dict, cpus_per_task: float, gpus_per_task: float) -> int:
