@@ -1,8 +1,8 @@
 """`archsim sat --executor ray` on a real two-node Ray cluster started here with `ray start`.
 
 A head node and a second node (`ray start --address`, its own CPU and a custom resource) run as separate
-raylets on this machine, each started with `--block` in its own session under a private temp dir. The run
-must use both nodes (the node of each unit is in `unit_runs.ran_on`) and give the local executor's matrix,
+raylets on this machine, each started with `--block` in its own session under a private temp dir (token
+authentication off: the cluster is private to this test). The run must use both nodes (the node of each unit is in `unit_runs.ran_on`) and give the local executor's matrix,
 also when the second node is killed (SIGKILL to its whole process group) in the middle of the run: Ray
 retries the lost tasks on the head. Both nodes are stopped at the end, whatever happens: every process
 whose command line names this test's temp dir is killed by its pid (never `ray stop`, which would stop
@@ -38,22 +38,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ports(*names) -> list[str]:
-    return [f"--{name}={free_port()}" for name in names]
-
-
 def start_node(args, env, log: Path) -> subprocess.Popen:
     return subprocess.Popen([RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
                              "--object-store-memory=150000000", "--disable-usage-stats", *args],
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def nodes(address: str) -> list[dict]:
+def nodes(address: str, env: dict) -> list[dict]:
     """The cluster's nodes as Ray lists them, from a short-lived driver process."""
     code = ("import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
             "print(json.dumps([{'id': n['NodeID'], 'alive': n['Alive'], 'resources': n['Resources']} "
             "for n in ray.nodes()]))" % address)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                         env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -70,50 +67,42 @@ def processes_under(marker: str) -> list[int]:
     return pids
 
 
-def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+def stop(proc: subprocess.Popen) -> None:
+    """SIGKILL to the node's whole process group (`ray start --block`, its raylet, GCS, workers)."""
     try:
-        os.killpg(proc.pid, sig)
+        os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=20)
+    proc.wait(timeout=30)
 
 
 @pytest.fixture
 def cluster():
     temp = tempfile.mkdtemp(prefix="archsim-ray-", dir="/tmp")  # short: Ray's socket paths must fit
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "RAY_DEDUP_LOGS": "0"}
+           "RAY_AUTH_MODE": "disabled"}  # a private cluster on 127.0.0.1 (Ray 2.5x: token auth by default)
     port = free_port()
     address = f"127.0.0.1:{port}"
     started = []
     try:
         started.append(start_node(["--head", f"--port={port}", f"--temp-dir={temp}", "--include-dashboard=false",
-                                   *ports("ray-client-server-port", "dashboard-agent-listen-port",
-                                          "dashboard-agent-grpc-port", "metrics-export-port",
-                                          "runtime-env-agent-port"), '--resources={"head_node": 1}'],
-                                  env, Path(temp) / "head.log"))
+                                   '--resources={"head_node": 1}'], env, Path(temp) / "head.log"))
         deadline = time.time() + 90
         while True:
             try:
-                if nodes(address):
+                if nodes(address, env):
                     break
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired, ValueError, IndexError):
                 if time.time() > deadline or started[0].poll() is not None:
                     raise RuntimeError("the Ray head did not start: " + (Path(temp) / "head.log").read_text()[-2000:])
                 time.sleep(1)
-        started.append(start_node([f"--address={address}", f"--temp-dir={temp}",
-                                   *ports("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                                          "metrics-export-port", "runtime-env-agent-port"),
-                                   '--resources={"second_node": 1}'], env, Path(temp) / "worker.log"))
-        while len([n for n in nodes(address) if n["alive"]]) < 2:
+        started.append(start_node([f"--address={address}", f"--temp-dir={temp}", '--resources={"second_node": 1}'],
+                                  env, Path(temp) / "worker.log"))
+        while len([n for n in nodes(address, env) if n["alive"]]) < 2:
             if time.time() > deadline or started[1].poll() is not None:
                 raise RuntimeError("the second node did not join: " + (Path(temp) / "worker.log").read_text()[-2000:])
             time.sleep(1)
-        second = next(n["id"] for n in nodes(address) if "second_node" in n["resources"])
+        second = next(n["id"] for n in nodes(address, env) if "second_node" in n["resources"])
         yield {"address": address, "env": env, "second": second, "second_proc": started[1]}
     finally:
         for proc in reversed(started):
@@ -142,7 +131,7 @@ def test_two_nodes_and_a_node_killed_mid_run(cluster, zoo_specs, tmp_path):
             assert proc.poll() is None, proc.stdout.read()
             assert time.time() < deadline, "no unit ran on the second node"
             time.sleep(0.2)
-        stop(cluster["second_proc"], signal.SIGKILL)
+        stop(cluster["second_proc"])
         left = query(out, "SELECT COUNT(*) FROM units WHERE status != 'done'")[0][0]
         output, _ = proc.communicate(timeout=max(1.0, deadline - time.time()))
     finally:
