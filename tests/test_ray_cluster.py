@@ -2,11 +2,12 @@
 
 A head node and a second node (`ray start --address`, its own CPU and a custom resource) run as separate
 raylets on this machine, each started with `--block` in its own session under a private temp dir (token
-authentication off: the cluster is private to this test). The run must use both nodes (the node of each unit is in `unit_runs.ran_on`) and give the local executor's matrix,
-also when the second node is killed (SIGKILL to its whole process group) in the middle of the run: Ray
-retries the lost tasks on the head. Both nodes are stopped at the end, whatever happens: every process
-whose command line names this test's temp dir is killed by its pid (never `ray stop`, which would stop
-every Ray on the machine). Deselect with `-m "not ray_cluster"`.
+authentication off: the cluster is private to this test). The run must use both nodes (the node of each
+unit is in `unit_runs.ran_on`) and give the local executor's matrix, also when the second node is killed
+(SIGKILL to its whole process group) in the middle of the run: Ray retries the lost tasks on the head.
+Both nodes are stopped at the end, whatever happens: every process whose command line names this test's
+temp dir is killed by its pid (never `ray stop`, which would stop every Ray on the machine). Deselect
+with `-m "not ray_cluster"`.
 """
 
 import json
