@@ -39,8 +39,9 @@ def meta_flops(name: str, kwargs: dict | None = None) -> float:
         size = timm.data.resolve_data_config({}, model=model)["input_size"]
         x = torch.empty(1, *size)
         counter = FlopCounterMode(display=False)
+        model.eval().requires_grad_(False)  # (the flop counter's module tracker trips over parameter gradients)
         with torch.no_grad(), counter:
-            model.eval()(x)
+            model(x)
     return float(counter.get_total_flops())
 
 
