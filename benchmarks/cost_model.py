@@ -1,7 +1,7 @@
 """The cost model at real sizes: forward FLOPs of real timm pools, then FLOPs and time of SAT runs.
 
-    python benchmarks/cost_model.py [--config configs/imagenet69.yaml] [--timm-sample 60]
-        [--images 5000] [--steps 10] [--rate 100e12] [--gpus 1 8 64]
+    python benchmarks/cost_model.py [--config configs/imagenet69.yaml]
+        [--timm-sample 150] [--images 5000] [--steps 10] [--rate 100e12] [--gpus 1 8 64]
 
 Every model is built on torch's meta device (no weights, no memory, no arithmetic) and its forward pass at its
 native input size (timm's pretrained config) counted by torch.utils.flop_counter. For the pool of `--config`
@@ -48,7 +48,7 @@ def meta_flops(name: str, kwargs: dict | None = None) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(ROOT / "configs" / "imagenet69.yaml"))
-    p.add_argument("--timm-sample", type=int, default=60)
+    p.add_argument("--timm-sample", type=int, default=150)
     p.add_argument("--images", type=int, default=5000)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--rate", type=float, default=100e12, help="sustained FLOP/s of one GPU (an assumption)")
@@ -67,8 +67,10 @@ def main() -> None:
             print(f"skipped {name}: {type(e).__name__}")
     mean = statistics.fmean(sampled)
     print(f"{len(pool)} models of {Path(args.config).name}: forward {min(flops) / 1e9:.2f} to {max(flops) / 1e9:.1f} "
-          f"GFLOP per image, mean {statistics.fmean(flops) / 1e9:.2f}; timm: {len(archs)} pretrained architectures, "
-          f"mean of {len(sampled)} drawn: {mean / 1e9:.2f} GFLOP (counted in {time.perf_counter() - start:.0f} s)")
+          f"GFLOP per image, mean {statistics.fmean(flops) / 1e9:.2f}, median {statistics.median(flops) / 1e9:.2f}")
+    print(f"timm: {len(archs)} pretrained architectures; {len(sampled)} drawn: {min(sampled) / 1e9:.2f} to "
+          f"{max(sampled) / 1e9:.0f} GFLOP, mean {mean / 1e9:.1f}, median {statistics.median(sampled) / 1e9:.2f} "
+          f"(the run cost takes the mean; counted in {time.perf_counter() - start:.0f} s)")
     print(f"n = {args.images} images, PGD {args.steps} steps, rate {args.rate / 1e12:g} TFLOP/s per GPU (assumed)")
     rows = [(f"{len(pool)}-model pool", run_cost(flops, args.images, args.steps)),
             (f"+1 model (mean f) to the {len(pool)}",

@@ -22,11 +22,11 @@ attack and noise unit and the 2N+1 evaluations it is part of:
 n ((2 + 2 steps + N + 1) f_new + sum_t f_t).
 
 Time is FLOPs / rate, with rate = efficiency x the device's dense matmul rate
-(`matmul_rate`, measured in the run's precision). `EFFICIENCY` is the fraction
-of the matmul rate that attacks and evaluations of ImageNet-size models reached
-in `benchmarks/sat_throughput.py` on this project's CPU (docs/benchmarks.md);
-small models (32 px, a few MFLOPs) run further below it, so for them the time is
-a lower bound.
+(`matmul_rate`, measured in the run's precision). `EFFICIENCY` is a round figure
+below the fraction of the matmul rate that attacks and evaluations of 224-px
+models reached in `benchmarks/sat_throughput.py` on this project's CPU (0.66
+to 0.9 in fp32, docs/performance.md); small models (32 px, a few MFLOPs) run
+further below the rate, so for them the estimate is optimistic.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 STEP_FORWARDS = 2  # an attack step: forward + backward to the input, in forward passes (module docstring)
-EFFICIENCY = 0.5  # attacks and evaluations of 224-px models on the CPU: 0.3 to 0.85 of the matmul rate
+EFFICIENCY = 0.5  # measured: 0.66-0.9 for 224-px models on the CPU (fp32), less for tiny ones; a round lower figure
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
