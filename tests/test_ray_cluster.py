@@ -117,33 +117,52 @@ def cluster():
         assert not processes_under(temp)
 
 
-def test_two_nodes_and_a_node_killed_mid_run(cluster, zoo_specs, tmp_path):
-    config = write_config(tmp_path / "run.yaml", zoo_specs.values())
-    assert main(["sat", "--config", str(config), "--out", str(tmp_path / "local"), "--no-progress"]) == 0
-    out = tmp_path / "ray"
+OUTCOMES = ("SELECT u.kind, u.source, IFNULL(u.target, 0), o.correct FROM units u "
+            "LEFT JOIN adversarial_outcomes o ON o.unit = u.id ORDER BY 1, 2, 3")
+
+
+def ray_sat(config, out, cluster) -> subprocess.Popen:
     command = [sys.executable, "-m", "archsim.cli", "sat", "--config", str(config), "--out", str(out),
                "--no-progress", "--executor", "ray", "--ray-address", cluster["address"]]
-    proc = subprocess.Popen(command, env=cluster["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, env=cluster["env"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, deadline: float) -> str:
     try:
-        deadline = time.time() + TIMEOUT_S
-        # kill the second node as soon as it has finished a unit, while units are still to do
-        while not (out / "store.sqlite").is_file() or not query(
-                out, "SELECT 1 FROM unit_runs WHERE ran_on LIKE ?", f"%node {cluster['second']}"):
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.time() < deadline, "no unit ran on the second node"
-            time.sleep(0.2)
-        stop(cluster["second_proc"])
-        left = query(out, "SELECT COUNT(*) FROM units WHERE status != 'done'")[0][0]
         output, _ = proc.communicate(timeout=max(1.0, deadline - time.time()))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, output
-    assert left > 0  # the node died during the run, not after it
-    nodes_used = {r.split(" node ")[1] for (r,) in query(out, "SELECT ran_on FROM unit_runs WHERE result = 'done'")}
+    return output
+
+
+def test_two_nodes_and_a_node_killed_mid_run(cluster, zoo_specs, tmp_path):
+    config = write_config(tmp_path / "run.yaml", zoo_specs.values())
+    local = tmp_path / "local"
+    assert main(["sat", "--config", str(config), "--out", str(local), "--no-progress"]) == 0
+    deadline = time.time() + TIMEOUT_S
+    # both nodes: two tasks at a time on 1 + 1 CPUs
+    both = tmp_path / "both"
+    finish(ray_sat(config, both, cluster), deadline)
+    nodes_used = {r.split(" node ")[1] for (r,) in query(both, "SELECT ran_on FROM unit_runs WHERE result = 'done'")}
     assert len(nodes_used) == 2 and cluster["second"] in nodes_used
-    assert (out / "sat.csv").read_text() == (tmp_path / "local" / "sat.csv").read_text()
-    outcomes = ("SELECT u.kind, u.source, IFNULL(u.target, 0), o.correct FROM units u "
-                "LEFT JOIN adversarial_outcomes o ON o.unit = u.id ORDER BY 1, 2, 3")
-    assert query(out, outcomes) == query(tmp_path / "local", outcomes)
+    assert (both / "sat.csv").read_text() == (local / "sat.csv").read_text()
+    assert query(both, OUTCOMES) == query(local, OUTCOMES)
+    # the second node killed as soon as the first unit is done: the rest runs on the head
+    killed = tmp_path / "killed"
+    proc = ray_sat(config, killed, cluster)
+    try:
+        while not (killed / "store.sqlite").is_file() or not query(
+                killed, "SELECT 1 FROM unit_runs WHERE result = 'done'"):
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.time() < deadline, "no unit finished"
+            time.sleep(0.1)
+        stop(cluster["second_proc"])
+        left = query(killed, "SELECT COUNT(*) FROM units WHERE status != 'done'")[0][0]
+    finally:
+        output = finish(proc, deadline)
+    assert left > 0, output  # the node died during the run, not after it
+    assert (killed / "sat.csv").read_text() == (local / "sat.csv").read_text()
+    assert query(killed, OUTCOMES) == query(local, OUTCOMES)
