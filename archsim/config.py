@@ -3,6 +3,8 @@
     seed: 0                 # attacks, subsets and training draw from it
     device: auto            # auto (cuda when available), cpu, cuda, cuda:1, ...
     batch_size: 64
+    precision: fp32         # fp32, bf16 or fp16: autocast for attacks and evaluations (archsim.sat.precision)
+    channels_last: false    # models and images in channels-last layout (faster convolutions on some devices)
     eps_s: 0.01             # floor inside SAT's log, in percent
     noise_warning: 0.1      # warn about a model that random noise of the attack's size fools more often
     cache_dir: ~/.cache/archsim   # trained weights (only with `train`)
@@ -50,16 +52,19 @@ import attacks
 from archsim.errors import ArchsimError
 from archsim.options import Option, check_keys, check_value
 from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.sat.precision import PRECISIONS
 from archsim.sat.result import NOISE_WARNING
 from archsim.settings import DistillSettings, EnsembleSettings, ShiftSettings, TrainSettings
 from archsim.zoo.data import check_spec
 
-TOP_KEYS = {"seed", "device", "batch_size", "eps_s", "noise_warning", "cache_dir", "data", "attack", "train", "similarity", "ensemble",
-            "distill", "shift", "models"}
+TOP_KEYS = {"seed", "device", "batch_size", "precision", "channels_last", "eps_s", "noise_warning", "cache_dir", "data",
+            "attack", "train", "similarity", "ensemble", "distill", "shift", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
               "interpolation", "seed", "train"}
 TOP_OPTIONS = {"seed": Option(0, "int"), "device": Option("auto", "str", what="a device name (auto, cpu, cuda, cuda:1)"),
                "batch_size": Option(64, "int", minimum=1),
+               "precision": Option("fp32", "choice", choices=PRECISIONS),
+               "channels_last": Option(False, "bool"),
                "eps_s": Option(DEFAULT_EPS_S, "float", minimum=0, above=True),
                "noise_warning": Option(NOISE_WARNING, "float", minimum=0, maximum=1)}
 MODEL_OPTIONS = {"seed": Option(0, "int"),
@@ -99,6 +104,8 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     batch_size: int = 64
+    precision: str = "fp32"  # attacks and evaluations under autocast in bf16/fp16 (archsim.sat.precision)
+    channels_last: bool = False  # models and images in channels-last memory layout
     eps_s: float = DEFAULT_EPS_S
     noise_warning: float = NOISE_WARNING  # a model whose noise error exceeds this is named in a warning
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())

@@ -1,4 +1,5 @@
-"""What the commands share: the run arguments (--config, --out, --device, --no-progress), --set pairs, warnings."""
+"""What the commands share: the run arguments (--config, --out, --device, --no-progress), precision
+arguments (--precision, --channels-last), --set pairs, warnings."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 
 from archsim.config import RunConfig, load_config
 from archsim.errors import ArchsimError, one_line
+from archsim.sat.precision import PRECISIONS
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str = "output folder",
@@ -24,11 +26,24 @@ def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str = "output fol
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def add_precision_arguments(p: argparse.ArgumentParser) -> None:
+    """--precision, --channels-last: override the config's (see archsim.sat.precision)."""
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="override the config's precision of attacks and evaluations (autocast for bf16, fp16)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="override the config's memory layout of models and images")
+
+
 def run_config(args: argparse.Namespace) -> RunConfig:
-    """The config named by --config, with --device applied; --out (when given) checked to be a writable folder."""
+    """The config named by --config, with --device (and --precision, --channels-last where given) applied;
+    --out (when given) checked to be a writable folder."""
     cfg = load_config(args.config)
     if args.device:
         cfg.device = args.device
+    if getattr(args, "precision", None):
+        cfg.precision = args.precision
+    if getattr(args, "channels_last", None) is not None:
+        cfg.channels_last = args.channels_last
     if getattr(args, "out", None):
         check_out_dir(args.out)
     return cfg

@@ -9,7 +9,13 @@ format), DIR/transfer.csv, DIR/pairs.csv and DIR/clean_accuracy.csv, and
 prints a summary with the units run and reused.
 
 `--executor ray` runs the units as Ray tasks (`pip install 'archsim[ray]'`);
-DIR must then be on a path that every Ray node sees.
+DIR must then be on a path that every Ray node sees. `--precision bf16`
+(or fp16) runs attacks and evaluations under autocast, a separate set of
+results in the store; `--channels-last` changes the memory layout.
+
+`--dry-run` trains, attacks and evaluates nothing and writes nothing: it
+prints the models still to train, the units to run and to reuse, their FLOPs
+and the estimated time on this device (`archsim.sat.cost`).
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import argparse
 import sys
 import time
 
-from archsim.cli.args import add_run_arguments, run_config
+from archsim.cli.args import add_precision_arguments, add_run_arguments, run_config
 from archsim.matrices import mean_to_others
+from archsim.sat.dry_run import dry_run
 from archsim.sat.effects import model_effects
 from archsim.sat.in_store import sat_in_store
 from archsim.store import RayExecutor, RunStore
@@ -32,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p, out_help="run directory: the store and the output CSVs",
                       device_help="override the config's device (cpu, cuda, auto); local executor")
+    add_precision_arguments(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would be trained, run and reused, and the estimated time; do nothing")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="run units in this process (local) or as Ray tasks (ray)")
     p.add_argument("--ray-address", help="Ray cluster to join (e.g. auto, ray://head:10001); "
@@ -47,11 +57,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = run_config(args)
     RunStore(args.out).close()  # a damaged store stops the run before any training
     progress = not args.no_progress
-    run_ = build_run(cfg, progress=progress)
+    if args.dry_run:
+        print(dry_run(args.out, cfg, build_run(cfg, progress=False, train=False, place=False)).summary())
+        return 0
+    run_ = build_run(cfg, progress=progress, place=False)  # the executor places the models on the device
     if args.executor == "ray":
         def make_executor(models, images, labels):
-            return RayExecutor(models, images, labels, address=args.ray_address,
-                               cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task)
+            return RayExecutor(models, images, labels, address=args.ray_address, cpus_per_task=args.cpus_per_task,
+                               gpus_per_task=args.gpus_per_task, channels_last=cfg.channels_last)
     else:
         make_executor = None
     result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)

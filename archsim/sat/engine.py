@@ -1,7 +1,8 @@
 """The SAT engine in memory: N attacks plus N^2 forward-only evaluations.
 
     sat_matrix(models, images, labels, *, eps=4/255, alpha=1/255, steps=10,
-               random_start=True, seed=0, eps_s=0.01, batch_size=64) -> SATResult
+               random_start=True, seed=0, eps_s=0.01, batch_size=64, precision="fp32",
+               channels_last=False) -> SATResult
 
 1. Clean pass: every model classifies every image.
 2. For each source model s: attack only the images s classifies correctly (an
@@ -32,6 +33,7 @@ import attacks
 from archsim.errors import ArchsimError
 from archsim.sat import units
 from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.sat.precision import prepared
 from archsim.sat.result import SATResult
 
 
@@ -39,13 +41,16 @@ def sat_matrix(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], ima
                labels: torch.Tensor, *, eps: float = 4 / 255, alpha: float = 1 / 255, steps: int = 10,
                random_start: bool = True, seed: int = 0, eps_s: float = DEFAULT_EPS_S,
                batch_size: int = 64, attack: dict | None = None, device: str | torch.device | None = None,
-               image_ids: list[str] | None = None, progress: bool = True) -> SATResult:
+               image_ids: list[str] | None = None, progress: bool = True, precision: str = "fp32",
+               channels_last: bool = False) -> SATResult:
     """SAT between every pair of `models` on `images` (N, C, H, W in [0, 1]) with `labels`.
 
     `attack` replaces the default native PGD config (e.g. `{"backend": "torchattacks",
     "name": "MIFGSM", "eps": ...}`); when it is given, eps/alpha/steps/random_start are not used.
+    `precision` and `channels_last`: see `archsim.sat.precision`.
     """
     names = list(models)
+    models = {name: prepared(m, precision, channels_last) for name, m in models.items()}
     _check_inputs(names, images, labels, eps_s, batch_size)
     device = torch.device(device) if device is not None else images.device
     attack_cfg = dict(attack) if attack is not None else {

@@ -29,7 +29,7 @@ def sat_in_store(out_dir, cfg: RunConfig, run_: Run, *, progress: bool = True,
         models = {i: run_.models[label] for label, i in zip(plan.labels, plan.model_ids)}
         images, labels = run_.images.images, run_.images.labels
         if make_executor is None:
-            executor = LocalExecutor(models, images, labels, str(cfg.torch_device()))
+            executor = LocalExecutor(models, images, labels, str(cfg.torch_device()), channels_last=cfg.channels_last)
         else:
             executor = make_executor(models, images, labels)
         try:
@@ -41,8 +41,9 @@ def sat_in_store(out_dir, cfg: RunConfig, run_: Run, *, progress: bool = True,
         store.close()
 
 
-def plan_run(store: RunStore, cfg: RunConfig, run_: Run) -> Plan:
-    """Register the config's models, images and attack in `store`; the plan of this run."""
-    entries = [model_entry(s.label, s.name, s.kwargs, run_.models[s.label]) for s in cfg.models]
-    return store.register(entries, dataset_entry(run_.images), attack_entry(cfg.attack, cfg.seed, cfg.batch_size),
+def plan_run(store: RunStore, cfg: RunConfig, run_: Run, *, skip=()) -> Plan:
+    """Register the config's models (but those labelled in `skip`), images and attack in `store`; the plan."""
+    entries = [model_entry(s.label, s.name, s.kwargs, run_.models[s.label]) for s in cfg.models if s.label not in skip]
+    return store.register(entries, dataset_entry(run_.images),
+                          attack_entry(cfg.attack, cfg.seed, cfg.batch_size, cfg.precision),
                           noise=attacks.noise_config(cfg.attack) is not None)

@@ -19,6 +19,7 @@ Outcomes are stored as one int8 vector per unit, indexed like the dataset's
 image ids: for 69 models on 5000 images that is 4761 rows of 5 kB instead of
 24 million rows. Matrices are derived from them on demand.
 
+`scratch_copy` is an in-memory copy to plan on without writing.
 `connect` opens the database in WAL mode with a busy timeout and foreign keys,
 in autocommit mode (with `read_only`, reading only: `archsim store info` works on a
 store in a folder it cannot write); writes go through `with transaction(conn):`, which takes
@@ -87,6 +88,28 @@ def connect(path: str | Path, *, create: bool = True, read_only: bool = False) -
     if read_only:
         return _connect_read_only(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    return _set_up(conn, path, create)
+
+
+def scratch_copy(path: str | Path) -> sqlite3.Connection:
+    """An in-memory copy of the store database at `path` (an empty store when there is none), set up as
+    `connect` sets one up: what is written to it never reaches the file (`archsim sat --dry-run`)."""
+    path = Path(path)
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    if path.is_file():
+        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            source.backup(conn)
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise ArchsimError(f"cannot read run store {path}: {e}") from None
+        finally:
+            source.close()
+    return _set_up(conn, path, True)
+
+
+def _set_up(conn: sqlite3.Connection, path: Path, create: bool) -> sqlite3.Connection:
+    """Pragmas, migration and schema of a freshly opened store connection (closed on any error)."""
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
         conn.execute("PRAGMA journal_mode = WAL")

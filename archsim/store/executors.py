@@ -8,9 +8,11 @@ An executor gets the models (by store model id), images and labels once, then
     executor.close()                        # cancel what still runs
 
 `LocalExecutor` runs each job in this process when it is submitted, on the
-run's device. `RayExecutor` runs each job as a Ray task with `cpus_per_task`
-CPUs and `gpus_per_task` GPUs (on CUDA when that is above 0, else on the CPU);
-models and images go to the workers once through Ray's object store, and
+run's device; its `Placement` keeps the models on the device while they all
+fit, else only the current attacker and target, the rest in host memory.
+`RayExecutor` runs each job as a Ray task with `cpus_per_task` CPUs and `gpus_per_task` GPUs (on CUDA when that is above 0, else on the CPU);
+models and images go to the workers once through Ray's object store (a unit's
+`ran_on` names the Ray node it ran on), and
 tasks read and write adversarial sets under the run directory, which must be
 on a path every node sees. Ray is imported only here, only when asked for
 (`pip install 'archsim[ray]'`).
@@ -18,6 +20,7 @@ on a path every node sees. Ray is imported only here, only when asked for
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -29,14 +32,19 @@ from archsim.store.jobs import run_job
 class LocalExecutor:
     capacity = 1
 
-    def __init__(self, models: dict, images: torch.Tensor, labels: torch.Tensor, device: str):
+    def __init__(self, models: dict, images: torch.Tensor, labels: torch.Tensor, device: str, *,
+                 channels_last: bool = False, resident: int | None = None):
         self._models, self._images, self._labels, self.device = models, images, labels, device
+        self._channels_last = channels_last
+        self._placement = Placement(models, device, resident)
         self._done: dict[int, tuple] = {}
 
     def submit(self, job) -> int:
         handle = len(self._done) + 1
         try:
-            self._done[handle] = (run_job(job, self._models[job.model], self._images, self._labels, self.device), None)
+            model = self._placement.place(job.model)
+            self._done[handle] = (run_job(job, model, self._images, self._labels, self.device, self._channels_last),
+                                  None)
         except Exception as e:  # handed to the scheduler, which decides what it means
             self._done[handle] = (None, e)
         return handle
@@ -49,9 +57,46 @@ class LocalExecutor:
         self._done.clear()
 
 
+class Placement:
+    """Which models are on the device: the `resident` most recently used ones, the rest in host memory.
+
+    `resident` None: every model when all their weights take at most half the device's free memory
+    (always on the CPU), else 2 (the current attacker and target). A model used again stays where it is,
+    so evaluating one target over many adversarial sets places it once."""
+
+    def __init__(self, models: dict, device: str, resident: int | None = None):
+        self._models, self._device = models, torch.device(device)
+        self._order: list = []  # model ids on the device, least recently used first
+        if resident is None:
+            resident = len(models) if _all_fit(models.values(), self._device) else 2
+        self.resident = max(1, resident)
+
+    def place(self, model_id):
+        """The model, on the device; the least recently used one goes back to host memory when too many are."""
+        model = self._models[model_id]
+        if model_id in self._order:
+            self._order.remove(model_id)
+        self._order.append(model_id)
+        while len(self._order) > self.resident:
+            self._models[self._order.pop(0)].to("cpu")
+        return model.to(self._device)
+
+    @property
+    def on_device(self) -> list:
+        return list(self._order)
+
+
+def _all_fit(models, device: torch.device) -> bool:
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    weights = sum(t.numel() * t.element_size() for m in models for t in [*m.parameters(), *m.buffers()])
+    return weights <= free / 2
+
+
 class RayExecutor:
     def __init__(self, models: dict, images: torch.Tensor, labels: torch.Tensor, *, address: str | None = None,
-                 cpus_per_task: float = 1, gpus_per_task: float = 0):
+                 cpus_per_task: float = 1, gpus_per_task: float = 0, channels_last: bool = False):
         if not cpus_per_task > 0 or not gpus_per_task >= 0:
             raise ArchsimError(f"--cpus-per-task must be > 0 and --gpus-per-task >= 0, "
                                f"got {cpus_per_task} and {gpus_per_task}")
@@ -72,13 +117,15 @@ class RayExecutor:
             self.close()
             raise
         self.device = "cuda" if gpus_per_task > 0 else "cpu"
+        self._channels_last = channels_last
         self._models = {i: ray.put(m.to("cpu")) for i, m in models.items()}
         self._images, self._labels = ray.put(images), ray.put(labels)
         # Ray retries a task whose worker died; an exception the task raises comes back to the scheduler
-        self._task = ray.remote(run_job).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task)
+        self._task = ray.remote(_run_on_node).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task)
 
     def submit(self, job):
-        handle = self._task.remote(job, self._models[job.model], self._images, self._labels, self.device)
+        handle = self._task.remote(job, self._models[job.model], self._images, self._labels, self.device,
+                                   self._channels_last)
         self._running.add(handle)
         return handle
 
@@ -99,6 +146,14 @@ class RayExecutor:
             self._ray.cancel(handle, force=True)
         if self._started:
             self._ray.shutdown()
+
+
+def _run_on_node(job, model, images, labels, device, channels_last):
+    """`run_job` in a Ray worker, its `ran_on` naming the Ray node too (`host:pid device node NODE_ID`)."""
+    import ray
+
+    result = run_job(job, model, images, labels, device, channels_last)
+    return dataclasses.replace(result, ran_on=f"{result.ran_on} node {ray.get_runtime_context().get_node_id()}")
 
 
 def _task_slots(resources: dict, cpus_per_task: float, gpus_per_task: float) -> int:

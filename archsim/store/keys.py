@@ -5,8 +5,12 @@
   the wrapper's data config (input size, interpolation, mean, std). The label
   is only a name: two labels for the same content share all results.
 - A dataset: the image ids, the labels and the bytes of the image tensor.
-- An attack: the full attack config, the seed and the attack and evaluation
-  batch sizes (batch b is seeded from (seed, b)).
+- An attack: the full attack config, the seed, the attack and evaluation
+  batch sizes (batch b is seeded from (seed, b)) and the precision of the
+  attacks and evaluations (bf16 and fp16 only; fp32 is the key without it, as
+  before precision modes existed), so fp32 and bf16 results never mix. The
+  memory layout (`channels_last`) is not in the key: it changes no arithmetic,
+  only the order in which the same products are summed (as another device does).
 
 Changing any of these makes new entries; the same content finds the old ones.
 """
@@ -44,7 +48,7 @@ class DatasetEntry:
 @dataclass(frozen=True)
 class AttackEntry:
     key: str
-    config: dict  # {"attack": {...}, "seed": int, "batch_size": int, "eval_batch_size": int}
+    config: dict  # {"attack": {...}, "seed": int, "batch_size": int, "eval_batch_size": int[, "precision": str]}
 
 
 def model_entry(label: str, name: str, kwargs: dict, model: PixelModel) -> ModelEntry:
@@ -68,10 +72,13 @@ def dataset_entry(images: ImageSet) -> DatasetEntry:
     return DatasetEntry(h.hexdigest(), list(images.ids), list(images.images.shape[1:]))
 
 
-def attack_entry(attack: dict, seed: int, batch_size: int) -> AttackEntry:
-    """The entry of an attack config run with `seed` in batches of `batch_size`."""
+def attack_entry(attack: dict, seed: int, batch_size: int, precision: str = "fp32") -> AttackEntry:
+    """The entry of an attack config run with `seed` in batches of `batch_size` in `precision`
+    (fp32 adds no key, so stores written before precision modes keep their entries)."""
     config = {"attack": dict(attack), "seed": int(seed), "batch_size": int(batch_size),
               "eval_batch_size": EVAL_BATCH_FACTOR * int(batch_size)}
+    if precision != "fp32":
+        config["precision"] = precision
     return AttackEntry(_hash(config), config)
 
 

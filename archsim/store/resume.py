@@ -3,9 +3,13 @@
     report = run_plan(store, plan, executor, progress=True)
 
 A loop: claim units (attacks first; an evaluation once its inputs are stored)
-until the executor is full, wait for one to finish, record it; when nothing
-can be claimed but units of the plan are still running elsewhere (another
-process on the same store), poll until they are done or their lease lapses.
+until the executor is full, wait for one to finish, record it; evaluations
+are claimed target by target, up to EVALUATIONS_PER_JOB of one target in one
+transaction, run as one job (the target placed once for all of them) and
+recorded in one transaction, so the store's bookkeeping is paid per job, not
+per unit. When nothing can be claimed but units of the plan are still running
+elsewhere (another process on the same store), poll until they are done or
+their lease lapses.
 The worker's leases are renewed by a heartbeat meanwhile. An evaluation that
 finds its adversarial set corrupt drops the set, which makes the attack unit
 pending again: it is recomputed, reported in `report.recomputed`, and the
@@ -25,12 +29,13 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 import attacks
-from archsim.store.jobs import AttackJob, EvaluationJob, NoiseJob
+from archsim.store.jobs import AttackJob, EvaluationDone, EvaluationJob, NoiseJob
 from archsim.store.leases import Heartbeat, new_worker_id
 from archsim.store.runstore import Claim, Plan, RunStore
 from archsim.store.tensors import CorruptTensorFile, resolve
 
 POLL_S = 0.5
+EVALUATIONS_PER_JOB = 256  # evaluations of one target claimed, run and recorded together
 
 
 @dataclass
@@ -62,8 +67,9 @@ def run_plan(store: RunStore, plan: Plan, executor, *, progress: bool = True) ->
     with Heartbeat(store.db_path, worker):
         try:
             while True:
-                while len(in_flight) < executor.capacity and (claim := store.claim(plan, worker)) is not None:
-                    in_flight[executor.submit(_job(claim, plan, store))] = claim
+                while len(in_flight) < executor.capacity and (
+                        claims := store.claim_batch(plan, worker, EVALUATIONS_PER_JOB)):
+                    in_flight[executor.submit(_job(claims, plan, store))] = claims
                 if not in_flight:
                     if all(status == "done" for _, status in store.progress(plan)):
                         break
@@ -71,37 +77,52 @@ def run_plan(store: RunStore, plan: Plan, executor, *, progress: bool = True) ->
                     time.sleep(POLL_S)
                     continue
                 handle, result, error = executor.wait(list(in_flight))
-                claim = in_flight.pop(handle)
-                if isinstance(error, CorruptTensorFile):
-                    _recompute(store, claim, error, report)
-                elif error is not None:
-                    store.release(claim, "failed")
+                claims = in_flight.pop(handle)
+                if error is not None:
+                    for claim in claims:
+                        store.release(claim, "failed")
                     raise error
-                elif store.record(claim, result):
-                    report.ran[claim.kind] += 1
-                    bar.set_postfix_str(f"{claim.kind} {plan.name(claim.source)}"
-                                        + (f" -> {plan.name(claim.target)}" if claim.target is not None else ""))
-                    bar.update(1)
-                elif claim.kind == "attack":  # lease lost meanwhile: another worker redoes the unit
-                    resolve(store.run_dir, result.file.path).unlink(missing_ok=True)
+                _record(store, plan, claims, result, report, bar)
         finally:
             store.release_all(worker, "interrupted")  # units in flight when an error or interrupt ends the loop
             bar.close()
     return report
 
 
-def _job(claim: Claim, plan: Plan, store: RunStore) -> AttackJob | EvaluationJob | NoiseJob:
+def _record(store: RunStore, plan: Plan, claims: list[Claim], result, report: RunReport, bar) -> None:
+    """Store what a job returned: each evaluation's outcome (a corrupt adversarial set is recomputed)."""
+    outcomes = result.outcomes() if isinstance(result, EvaluationDone) else [result]
+    finished = []
+    for claim, outcome in zip(claims, outcomes):
+        if isinstance(outcome, CorruptTensorFile):
+            _recompute(store, claim, outcome, report)
+        else:
+            finished.append((claim, outcome))
+    for (claim, outcome), stored in zip(finished, store.record_batch(finished)):
+        if stored:
+            report.ran[claim.kind] += 1
+            bar.update(1)
+        elif claim.kind == "attack":  # lease lost meanwhile: another worker redoes the unit
+            resolve(store.run_dir, outcome.file.path).unlink(missing_ok=True)
+    last = claims[-1]
+    bar.set_postfix_str(f"{last.kind} {plan.name(last.source)}"
+                        + (f" -> {plan.name(last.target)}" if last.target is not None else ""))
+
+
+def _job(claims: list[Claim], plan: Plan, store: RunStore) -> AttackJob | EvaluationJob | NoiseJob:
     cfg = plan.attack_config
+    precision = cfg.get("precision", "fp32")
+    claim = claims[0]
     if claim.kind == "noise":
         return NoiseJob(claim.source, plan.name(claim.source), attacks.noise_config(cfg["attack"]), cfg["seed"],
-                        cfg["batch_size"], claim.clean)
+                        cfg["batch_size"], claim.clean, precision)
     if claim.kind == "attack":
         metadata = {"source": plan.model_keys[claim.source], "dataset": plan.dataset_key, "attack": plan.attack_key,
                     "format": "x_adv = clamp(x[index] + delta, 0, 1)"}
         return AttackJob(claim.source, plan.name(claim.source), cfg["attack"], cfg["seed"], cfg["batch_size"],
-                         str(store.run_dir), claim.output, claim.clean, metadata)
+                         str(store.run_dir), claim.output, claim.clean, metadata, precision)
     return EvaluationJob(claim.target, plan.name(claim.target), cfg["batch_size"], str(store.run_dir),
-                         claim.advset, claim.keep)
+                         tuple(c.advset for c in claims), claim.keep, precision)
 
 
 def _recompute(store: RunStore, claim: Claim, error: CorruptTensorFile, report: RunReport) -> None:

@@ -1,14 +1,17 @@
 """A run directory: RUN_DIR/store.sqlite (schema in `archsim.store.db`) and RUN_DIR/tensors/.
 
-    store = RunStore(run_dir)
+    store = RunStore(run_dir)                       # RunStore(run_dir, scratch=True): an in-memory copy
     plan = store.register(models, dataset, attack)  # entries and their units (existing ones are kept)
     claim = store.claim(plan, worker)               # atomically take the next unit whose inputs exist
+    claims = store.claim_batch(plan, worker, k)     # ... or up to k evaluations of one target, in one transaction
     store.record(claim, result)                     # its outcomes, and the unit is done
+    store.record_batch([(claim, result), ...])      # several, in one transaction
     store.release(claim, "failed")                  # back to pending
     store.release_all(worker, "interrupted")        # every unit the worker still holds
     store.invalidate(claim)                         # its adversarial set is corrupt: redo that attack
     store.drop_missing_sets(plan)                   # sets whose file is gone or resized: redo their attacks
     store.progress(plan)                            # {(kind, status): count}
+    store.units_to_do(plan)                         # [(kind, source, target)] not done
     store.sat_result(plan, eps_s)                   # SATResult derived from the stored outcomes
 
 For N models the plan has N attack units (source, dataset, attack) and N^2
@@ -33,7 +36,7 @@ import numpy as np
 
 from archsim.errors import ArchsimError, one_line
 from archsim.sat.result import SATResult
-from archsim.store.db import connect, transaction
+from archsim.store.db import connect, scratch_copy, transaction
 from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
 from archsim.store.leases import LEASE_S, is_gone
 from archsim.store.tensors import TENSOR_DIR, FileRecord, resolve
@@ -44,16 +47,17 @@ _IN_PLAN = """u.dataset = :dataset AND u.attack = :attack
     AND u.source IN (SELECT value FROM json_each(:models))
     AND (u.target IS NULL OR u.target IN (SELECT value FROM json_each(:models)))"""
 
-_CLAIMABLE = f"""
-SELECT u.id, u.kind, u.source, u.target FROM units u
-WHERE u.status = 'pending' AND {_IN_PLAN}
+_CLAIMABLE_WHERE = f"""u.status = 'pending' AND {_IN_PLAN}
   AND (u.kind IN ('attack', 'noise') OR (
         EXISTS (SELECT 1 FROM units a JOIN adversarial_sets s ON s.unit = a.id
                 WHERE a.kind = 'attack' AND a.status = 'done' AND a.source = u.source
                   AND a.dataset = u.dataset AND a.attack = u.attack)
-        AND EXISTS (SELECT 1 FROM clean_outcomes c WHERE c.model = u.target AND c.dataset = u.dataset)))
-ORDER BY CASE u.kind WHEN 'attack' THEN 0 WHEN 'noise' THEN 1 ELSE 2 END, u.source, u.target
-LIMIT 1"""
+        AND EXISTS (SELECT 1 FROM clean_outcomes c WHERE c.model = u.target AND c.dataset = u.dataset)))"""
+# attacks first, then the noise controls, then the evaluations target by target (one placement per target)
+_CLAIMABLE = f"""SELECT u.id, u.kind, u.source, u.target FROM units u WHERE {_CLAIMABLE_WHERE}
+ORDER BY CASE u.kind WHEN 'attack' THEN 0 WHEN 'noise' THEN 1 ELSE 2 END, u.target, u.source LIMIT 1"""
+_CLAIMABLE_FOR_TARGET = f"""SELECT u.id, u.kind, u.source, u.target FROM units u WHERE {_CLAIMABLE_WHERE}
+  AND u.kind = 'evaluation' AND u.target = :target AND u.id != :first ORDER BY u.source LIMIT :more"""
 
 
 def check_not_damaged(run_dir: Path) -> None:
@@ -111,12 +115,17 @@ class RunStore:
 
     A damaged store stops here with one line saying what to do (`archsim store reset DIR` starts it
     afresh): a database that is missing or empty while tensors/ holds files, or one whose pages fail
-    SQLite's quick_check.
+    SQLite's quick_check. `scratch` works on an in-memory copy of the store (an empty one when there is
+    none on disk) and writes nothing.
     """
 
-    def __init__(self, run_dir: str | Path, *, create: bool = True, read_only: bool = False):
+    def __init__(self, run_dir: str | Path, *, create: bool = True, read_only: bool = False,
+                 scratch: bool = False):
         self.run_dir = Path(run_dir).resolve()
         self.db_path = self.run_dir / DB_NAME
+        if scratch:
+            self.conn = scratch_copy(self.db_path)
+            return
         if not self.run_dir.is_dir() and (read_only or not create):
             raise ArchsimError(f"run store folder not found: {self.run_dir}")
         check_not_damaged(self.run_dir)
@@ -186,58 +195,78 @@ class RunStore:
 
     def claim(self, plan: Plan, worker: str) -> Claim | None:
         """Take the next unit of `plan` that can run now (attacks first), or None."""
+        claims = self.claim_batch(plan, worker, 1)
+        return claims[0] if claims else None
+
+    def claim_batch(self, plan: Plan, worker: str, limit: int) -> list[Claim]:
+        """Take the next unit of `plan` that can run now, in one transaction; when it is an evaluation, up to
+        `limit` claimable evaluations of its target (one placement of the target evaluates them all)."""
         c = self.conn
         now = time.time()
         with transaction(c):
             self._take_back_stale(now)
-            row = c.execute(_CLAIMABLE, plan.params).fetchone()
-            if row is None:
-                return None
-            unit, kind, source, target = row
-            c.execute("UPDATE units SET status = 'running', worker = ?, lease_until = ? WHERE id = ?",
-                      (worker, now + LEASE_S, unit))
-            run = c.execute("INSERT INTO unit_runs (unit, worker, started) VALUES (?, ?, ?)",
-                            (unit, worker, now)).lastrowid
-            if kind == "noise":
-                return Claim(unit, run, kind, source, None, clean=self._clean(source, plan.dataset))
-            if kind == "attack":
-                output = (f"{TENSOR_DIR}/adv/{plan.model_keys[source][:16]}-{plan.dataset_key[:12]}-"
-                          f"{plan.attack_key[:12]}-r{run}.safetensors")
-                return Claim(unit, run, kind, source, None, output=output,
-                             clean=self._clean(source, plan.dataset))
-            attack_unit, path, sha, size = c.execute(
-                "SELECT a.id, s.path, s.sha256, s.bytes FROM units a JOIN adversarial_sets s ON s.unit = a.id "
-                "WHERE a.kind = 'attack' AND a.source = ? AND a.dataset = ? AND a.attack = ?",
-                (source, plan.dataset, plan.attack)).fetchone()
-            return Claim(unit, run, kind, source, target, advset=FileRecord(path, sha, size),
-                         attack_unit=attack_unit, keep=self._clean(target, plan.dataset))
+            first = c.execute(_CLAIMABLE, plan.params).fetchone()
+            if first is None:
+                return []
+            rows = [first]
+            if first[1] == "evaluation" and limit > 1:
+                rows += c.execute(_CLAIMABLE_FOR_TARGET,
+                                  {**plan.params, "target": first[3], "first": first[0], "more": limit - 1}).fetchall()
+            return [self._take(plan, worker, now, *row) for row in rows]
+
+    def _take(self, plan: Plan, worker: str, now: float, unit: int, kind: str, source: int,
+              target: int | None) -> Claim:
+        """Lease `unit` to `worker` and open its run (inside the caller's transaction)."""
+        c = self.conn
+        c.execute("UPDATE units SET status = 'running', worker = ?, lease_until = ? WHERE id = ?",
+                  (worker, now + LEASE_S, unit))
+        run = c.execute("INSERT INTO unit_runs (unit, worker, started) VALUES (?, ?, ?)", (unit, worker, now)).lastrowid
+        if kind == "noise":
+            return Claim(unit, run, kind, source, None, clean=self._clean(source, plan.dataset))
+        if kind == "attack":
+            output = (f"{TENSOR_DIR}/adv/{plan.model_keys[source][:16]}-{plan.dataset_key[:12]}-"
+                      f"{plan.attack_key[:12]}-r{run}.safetensors")
+            return Claim(unit, run, kind, source, None, output=output, clean=self._clean(source, plan.dataset))
+        attack_unit, path, sha, size = c.execute(
+            "SELECT a.id, s.path, s.sha256, s.bytes FROM units a JOIN adversarial_sets s ON s.unit = a.id "
+            "WHERE a.kind = 'attack' AND a.source = ? AND a.dataset = ? AND a.attack = ?",
+            (source, plan.dataset, plan.attack)).fetchone()
+        return Claim(unit, run, kind, source, target, advset=FileRecord(path, sha, size),
+                     attack_unit=attack_unit, keep=self._clean(target, plan.dataset))
 
     def record(self, claim: Claim, result) -> bool:
         """Store a finished unit's outcomes; False (nothing stored) when the worker lost its lease."""
-        c = self.conn
+        return self.record_batch([(claim, result)])[0]
+
+    def record_batch(self, finished: list[tuple[Claim, object]]) -> list[bool]:
+        """`record` for several (claim, result) pairs in one transaction."""
         now = time.time()
-        with transaction(c):
-            held = c.execute("SELECT 1 FROM units u JOIN unit_runs r ON r.unit = u.id WHERE u.id = ? "
-                             "AND u.status = 'running' AND r.id = ? AND r.worker = u.worker AND r.finished IS NULL",
-                             (claim.unit, claim.run)).fetchone()
-            if held is None:
-                return False
-            if claim.kind == "attack":
+        with transaction(self.conn):
+            return [self._record(claim, result, now) for claim, result in finished]
+
+    def _record(self, claim: Claim, result, now: float) -> bool:
+        c = self.conn
+        held = c.execute("SELECT 1 FROM units u JOIN unit_runs r ON r.unit = u.id WHERE u.id = ? "
+                         "AND u.status = 'running' AND r.id = ? AND r.worker = u.worker AND r.finished IS NULL",
+                         (claim.unit, claim.run)).fetchone()
+        if held is None:
+            return False
+        if claim.kind == "attack":
+            dataset = c.execute("SELECT dataset FROM units WHERE id = ?", (claim.unit,)).fetchone()[0]
+            c.execute("INSERT OR IGNORE INTO clean_outcomes (model, dataset, correct) VALUES (?, ?, ?)",
+                      (claim.source, dataset, result.clean.astype(np.int8).tobytes()))
+            c.execute("INSERT INTO adversarial_sets (unit, path, sha256, bytes, n_images) VALUES (?, ?, ?, ?, ?)",
+                      (claim.unit, result.file.path, result.file.sha256, result.file.bytes, result.n_images))
+        else:
+            if claim.kind == "noise":
                 dataset = c.execute("SELECT dataset FROM units WHERE id = ?", (claim.unit,)).fetchone()[0]
                 c.execute("INSERT OR IGNORE INTO clean_outcomes (model, dataset, correct) VALUES (?, ?, ?)",
                           (claim.source, dataset, result.clean.astype(np.int8).tobytes()))
-                c.execute("INSERT INTO adversarial_sets (unit, path, sha256, bytes, n_images) VALUES (?, ?, ?, ?, ?)",
-                          (claim.unit, result.file.path, result.file.sha256, result.file.bytes, result.n_images))
-            else:
-                if claim.kind == "noise":
-                    dataset = c.execute("SELECT dataset FROM units WHERE id = ?", (claim.unit,)).fetchone()[0]
-                    c.execute("INSERT OR IGNORE INTO clean_outcomes (model, dataset, correct) VALUES (?, ?, ?)",
-                              (claim.source, dataset, result.clean.astype(np.int8).tobytes()))
-                c.execute("INSERT INTO adversarial_outcomes (unit, correct) VALUES (?, ?)",
-                          (claim.unit, result.correct.astype(np.int8).tobytes()))
-            c.execute("UPDATE units SET status = 'done', worker = NULL, lease_until = NULL WHERE id = ?", (claim.unit,))
-            c.execute("UPDATE unit_runs SET finished = ?, result = 'done', ran_on = ? WHERE id = ?",
-                      (now, result.ran_on, claim.run))
+            c.execute("INSERT INTO adversarial_outcomes (unit, correct) VALUES (?, ?)",
+                      (claim.unit, result.correct.astype(np.int8).tobytes()))
+        c.execute("UPDATE units SET status = 'done', worker = NULL, lease_until = NULL WHERE id = ?", (claim.unit,))
+        c.execute("UPDATE unit_runs SET finished = ?, result = 'done', ran_on = ? WHERE id = ?",
+                  (now, result.ran_on, claim.run))
         return True
 
     def release(self, claim: Claim, result: str) -> None:
@@ -272,6 +301,11 @@ class RunStore:
         rows = self.conn.execute(f"SELECT u.kind, u.status, COUNT(*) FROM units u WHERE {_IN_PLAN} "
                                  "GROUP BY u.kind, u.status", plan.params)
         return Counter({(kind, status): n for kind, status, n in rows})
+
+    def units_to_do(self, plan: Plan) -> list[tuple[str, int, int | None]]:
+        """(kind, source, target or None) of every unit of `plan` that is not done."""
+        return self.conn.execute(f"SELECT u.kind, u.source, u.target FROM units u WHERE u.status != 'done' "
+                                 f"AND {_IN_PLAN} ORDER BY u.id", plan.params).fetchall()
 
     def sat_result(self, plan: Plan, eps_s: float) -> SATResult:
         """The SATResult of `plan`'s labels, derived from the stored outcomes (all units must be done)."""

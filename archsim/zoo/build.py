@@ -14,6 +14,9 @@ Every model is created and checked before any training: one forward pass on
 two of the evaluation images must give logits with an output per class of the
 data (`check_model`), so a model that cannot take the input size, or has too
 few classes, stops the run with one line naming it.
+`build_run(cfg, train=False)` trains nothing: a model with no cached weights
+keeps its initialisation and is named in `Run.untrained` (`archsim sat --dry-run`
+counts it as still to train).
 """
 
 from __future__ import annotations
@@ -46,10 +49,13 @@ class Run:
     # values derived from the models and images, computed once per run and shared by the measures
     # (archsim.similarity.run_outputs): {key: value}, the key naming everything the value depends on
     memo: dict = field(default_factory=dict, repr=False, compare=False)
+    untrained: list[str] = field(default_factory=list)  # with train=False: models whose weights are not cached
 
 
-def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
-    """The evaluation images and the models of `cfg`, trained (or loaded from cache) when needed."""
+def build_run(cfg: RunConfig, *, progress: bool = True, train: bool = True, place: bool = True) -> Run:
+    """The evaluation images and the models of `cfg`, trained (or loaded from cache) when needed;
+    with `train=False` only loaded from cache (see the module docstring). The models end on the config's
+    device, or in host memory with `place=False` (a run store executor places them when it needs them)."""
     catalog = describe(cfg.data)
     subset = cfg.data.get("subset")
     eval_idx = list(range(len(catalog))) if subset is None else select_indices(catalog.labels, **subset)
@@ -67,14 +73,17 @@ def build_run(cfg: RunConfig, *, progress: bool = True) -> Run:
     n_classes = int(max(images.labels.max(), -1 if train_set is None else train_set.labels.max())) + 1
     for label, model in models.items():
         check_model(label, model, images.images[:2], n_classes)
-    seconds = {}
-    for spec in tqdm(cfg.models, desc="zoo", unit="model", disable=not (progress and to_train)):
+    seconds, untrained = {}, []
+    for spec in tqdm(cfg.models, desc="zoo", unit="model", disable=not (progress and to_train and train)):
         if spec.label in to_train:
             start = time.perf_counter()
-            if _train_or_load(models[spec.label], spec, cfg, train_set, device, progress):
+            if not train:
+                if not _load_cached(models[spec.label], spec, cfg, train_set):
+                    untrained.append(spec.label)
+            elif _train_or_load(models[spec.label], spec, cfg, train_set, device, progress):
                 seconds[spec.label] = time.perf_counter() - start
-        models[spec.label].to(device)
-    return Run(models, images, validation, seconds, train_set)
+        models[spec.label].to(device if place else "cpu")
+    return Run(models, images, validation, seconds, train_set, untrained=untrained)
 
 
 def wrap(spec: ModelSpec) -> PixelModel:
@@ -124,14 +133,14 @@ def _training_images(catalog: Catalog, held_out_idx: list[int], settings: TrainS
 def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet,
                    device: torch.device, progress: bool) -> bool:
     """Load the cached weights (False) or train and cache them (True)."""
+    if _load_cached(model, spec, cfg, train_set):
+        return False
     s = spec.training
     key = weights_key(spec, cfg, train_set)
     path = cache_path(cfg.cache_dir, "weights", key)
-    if load_cached(model.model, path, key, f"model {spec.label!r}"):
-        return False
     train_classifier(model, train_set.images, train_set.labels, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
-                     weight_decay=s.weight_decay, shift=s.shift, noise=s.noise, seed=spec.seed, device=device, desc=f"train {spec.label}",
-                     progress=progress)
+                     weight_decay=s.weight_decay, shift=s.shift, noise=s.noise, seed=spec.seed, device=device,
+                     desc=f"train {spec.label}", progress=progress)
     save_cached(model.model.to("cpu"), path, key)
     return True
 
@@ -143,3 +152,8 @@ def weights_key(spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> dict:
             "data": {k: v for k, v in cfg.data.items() if k not in ("subset", "validation")},
             "train_ids": hashlib.sha256("\n".join(train_set.ids).encode()).hexdigest()}
 
+
+def _load_cached(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> bool:
+    """Load the model's cached trained weights; False when there are none (or they are damaged)."""
+    key = weights_key(spec, cfg, train_set)
+    return load_cached(model.model, cache_path(cfg.cache_dir, "weights", key), key, f"model {spec.label!r}")
