@@ -36,7 +36,7 @@ def add_precision_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_config(args: argparse.Namespace) -> RunConfig:
     """The config named by --config, with --device (and --precision, --channels-last where given) applied;
-    --out (when given) checked to be a writable folder."""
+    --out (when given, and not a --dry-run, which writes nothing) checked to be a writable folder."""
     cfg = load_config(args.config)
     if args.device:
         cfg.device = args.device
@@ -44,7 +44,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         cfg.precision = args.precision
     if getattr(args, "channels_last", None) is not None:
         cfg.channels_last = args.channels_last
-    if getattr(args, "out", None):
+    if getattr(args, "out", None) and not getattr(args, "dry_run", False):
         check_out_dir(args.out)
     return cfg
 

@@ -55,11 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cfg = run_config(args)
-    RunStore(args.out).close()  # a damaged store stops the run before any training
     progress = not args.no_progress
-    if args.dry_run:
+    if args.dry_run:  # plans on an in-memory copy of the store: writes nothing
         print(dry_run(args.out, cfg, build_run(cfg, progress=False, train=False, place=False)).summary())
         return 0
+    RunStore(args.out).close()  # a damaged store stops the run before any training
     run_ = build_run(cfg, progress=progress, place=False)  # the executor places the models on the device
     if args.executor == "ray":
         def make_executor(models, images, labels):
