@@ -133,11 +133,11 @@ def _training_images(catalog: Catalog, held_out_idx: list[int], settings: TrainS
 def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet,
                    device: torch.device, progress: bool) -> bool:
     """Load the cached weights (False) or train and cache them (True)."""
-    if _load_cached(model, spec, cfg, train_set):
-        return False
-    s = spec.training
     key = weights_key(spec, cfg, train_set)
     path = cache_path(cfg.cache_dir, "weights", key)
+    if load_cached(model.model, path, key, f"model {spec.label!r}"):
+        return False
+    s = spec.training
     train_classifier(model, train_set.images, train_set.labels, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
                      weight_decay=s.weight_decay, shift=s.shift, noise=s.noise, seed=spec.seed, device=device,
                      desc=f"train {spec.label}", progress=progress)
