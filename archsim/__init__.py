@@ -5,6 +5,8 @@ command line (`archsim sat --config FILE --out DIR`) wires configs, data and
 timm models to it.
 """
 
+import importlib.metadata
+
 from archsim.errors import ArchsimError
 from archsim.sat.engine import sat_matrix
 from archsim.sat.result import SATResult
@@ -13,4 +15,4 @@ from archsim.zoo.wrapper import PixelModel
 
 __all__ = ["ArchsimError", "PixelModel", "SATResult", "create_model", "model_identity", "sat_matrix",
            "weights_hash"]
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("archsim")

@@ -49,13 +49,13 @@ import torch
 import yaml
 
 import attacks
+from archsim.data_spec import check_spec
 from archsim.errors import ArchsimError
 from archsim.options import Option, check_keys, check_value
 from archsim.sat.formula import DEFAULT_EPS_S
 from archsim.sat.precision import PRECISIONS
 from archsim.sat.result import NOISE_WARNING
 from archsim.settings import DistillSettings, EnsembleSettings, ShiftSettings, TrainSettings
-from archsim.zoo.data import check_spec
 
 TOP_KEYS = {"seed", "device", "batch_size", "precision", "channels_last", "eps_s", "noise_warning", "cache_dir", "data",
             "attack", "train", "similarity", "ensemble", "distill", "shift", "models"}

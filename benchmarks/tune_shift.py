@@ -19,7 +19,7 @@ import itertools
 
 import numpy as np
 
-from analysis.ensemble_eval import evaluate_members, member_accuracies
+from analysis.decisions.ensemble_eval import evaluate_members, member_accuracies
 from archsim.config import load_config
 from archsim.settings import ShiftSettings
 from archsim.zoo.build import build_run

@@ -8,7 +8,7 @@ import yaml
 from safetensors.torch import save_file
 
 from archsim.config import load_config
-from archsim.sat.in_store import plan_run
+from archsim.pipeline.sat_in_store import plan_run
 from archsim.store import RunStore
 from archsim.zoo.build import build_run
 

@@ -8,10 +8,10 @@ import pytest
 from scipy import stats
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from analysis.clustering import affinity, cluster_models, dissimilarity
-from analysis.compare import compare_matrices, mantel, neighbour_agreement
-from analysis.importance import component_importance, pair_design
-from analysis.matrix_input import AnalysisWarning, SimilarityMatrix, common_models, load_similarity, validate_similarity
+from analysis.matrix.clustering import affinity, cluster_models, dissimilarity
+from analysis.matrix.compare import compare_matrices, mantel, neighbour_agreement
+from analysis.matrix.importance import component_importance, pair_design
+from analysis.matrix.load import AnalysisWarning, SimilarityMatrix, common_models, load_similarity, validate_similarity
 from archsim.errors import ArchsimError
 from archsim.matrices import write_matrix
 
@@ -248,7 +248,7 @@ def test_comparison_uses_the_common_models():
 
 def test_embedding_leaves_the_dissimilarity_unchanged():
     """sklearn's TSNE squares precomputed distances in place; MDS must still see the original matrix."""
-    from analysis.clustering import embed_2d
+    from analysis.matrix.clustering import embed_2d
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5, 3))

@@ -7,8 +7,8 @@ import pytest
 from matplotlib.image import imread
 from sklearn.metrics import adjusted_rand_score
 
-from analysis.components import COLUMNS
-from analysis.components_table import read_features
+from analysis.components.derive import COLUMNS
+from analysis.components.table import read_features
 from archsim.cli import main as run
 from archsim.matrices import write_matrix
 

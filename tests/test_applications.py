@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from analysis.distill_study import rank_teachers, study_distillation
-from analysis.ensemble_study import study_ensembles
+from analysis.decisions.distill_study import rank_teachers, study_distillation
+from analysis.decisions.ensemble_study import study_ensembles
 from archsim.cli import main
 from archsim.config import load_config
 from archsim.zoo.build import build_run
@@ -174,8 +174,8 @@ def test_distill_bad_roles(config, tmp_path, argv, message, capsys):
 
 
 def test_distances_are_negated_and_matrices_follow_the_config_order(config, tmp_path, monkeypatch):
-    import analysis.applications
-    from analysis.applications import ensemble_stage, student_similarity
+    import analysis.decisions.stages
+    from analysis.decisions.stages import ensemble_stage, student_similarity
     from archsim.settings import EnsembleSettings
     from archsim.zoo.predictions import predict_run
 
@@ -185,13 +185,13 @@ def test_distances_are_negated_and_matrices_follow_the_config_order(config, tmp_
     d = np.arange(16.0).reshape(4, 4)
     d = d + d.T
     seen = {}
-    real = analysis.applications.study_ensembles
+    real = analysis.decisions.stages.study_ensembles
 
     def spy(names, *args, **kwargs):
         seen.update(args[4])
         return real(names, *args, **kwargs)
 
-    monkeypatch.setattr(analysis.applications, "study_ensembles", spy)
+    monkeypatch.setattr(analysis.decisions.stages, "study_ensembles", spy)
     options = {"grassmann": {"score": "distance"}, "cka": {}}
     ensemble_stage(tmp_path, cfg, run_, predict_run(cfg, run_, progress=False),
                    {"grassmann": (order, d), "cka": (order, d)}, options, EnsembleSettings(size=2, draws=2))
@@ -258,7 +258,7 @@ def test_ensemble_and_distill_read_the_demos_matrices_and_leave_them(config, tmp
 def test_under_shift_the_applications_select_and_score_on_the_shifted_images(config, tmp_path):
     """`shift:` in the config: the top-k ensemble's test accuracy and the students' scores are those of the
     shifted test images (recomputed here from the models and archsim.zoo.shift), not of the clean ones."""
-    from analysis.ensemble_eval import evaluate_members, member_accuracies
+    from analysis.decisions.ensemble_eval import evaluate_members, member_accuracies
     from archsim.zoo.predictions import class_probabilities
     from archsim.zoo.shift import application_images
 

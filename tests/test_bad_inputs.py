@@ -518,8 +518,8 @@ def test_an_analysis_writes_its_tables_and_figures_all_or_nothing(tmp_path, monk
     """write_clustering: clusters.csv and four figures; a figure that fails leaves none of the new files."""
     import numpy as np
 
-    from analysis import outputs, plots
-    from analysis.matrix_input import SimilarityMatrix
+    from analysis.matrix import plots, write
+    from analysis.matrix.load import SimilarityMatrix
 
     rng = np.random.default_rng(0)
     points = np.concatenate([rng.normal(0, 0.1, (4, 2)), rng.normal(3, 0.1, (4, 2))])
@@ -531,11 +531,11 @@ def test_an_analysis_writes_its_tables_and_figures_all_or_nothing(tmp_path, monk
 
     monkeypatch.setattr(plots, "plot_spectrum", broken)
     with pytest.raises(OSError):
-        outputs.write_clustering(m, tmp_path, k=2)
+        write.write_clustering(m, tmp_path, k=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.csv"]  # no figure, no temporary file
     assert (tmp_path / "clusters.csv").read_text() == "previous\n"
     monkeypatch.undo()
-    cl, written = outputs.write_clustering(m, tmp_path, k=2)
+    cl, written = write.write_clustering(m, tmp_path, k=2)
     assert sorted(p.name for p in written) == ["clusters.csv", "dendrogram.png", "mds.png", "spectrum.png", "tsne.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in written if p.suffix == ".png")
     assert sorted(cl.labels[:4]) == [cl.labels[0]] * 4 and cl.labels[4] != cl.labels[0]

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.components import COLUMNS, ComponentError, ComponentWarning, derive_components
-from analysis.components_table import ModelEntry, derive_table, entries_from_config
-from analysis.overrides import NAS_FAMILIES, apply_overrides, nas_reason
+from analysis.components.derive import COLUMNS, ComponentError, ComponentWarning, derive_components
+from analysis.components.nas_overrides import NAS_FAMILIES, apply_overrides, nas_reason
+from analysis.components.table import ModelEntry, derive_table, entries_from_config
 from archsim.errors import ArchsimError
 
 # Columns after "Model name": base | hierarchical | stem | resolution | norm | act | stem pool |

@@ -11,8 +11,8 @@ from torch import nn
 
 from archsim.cli import main
 from archsim.config import load_config
+from archsim.pipeline.dry_run import dry_run
 from archsim.sat import cost
-from archsim.sat.dry_run import dry_run
 from archsim.zoo.build import build_run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from analysis.report import (
+from analysis.report.render import (
     PNG_SIGNATURE,
     SECTIONS,
     Figure,
@@ -297,7 +297,7 @@ def test_clustered_heatmap_orders_by_the_dendrogram(tmp_path):
     from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import squareform
 
-    from analysis.plots import plot_clustered_heatmap
+    from analysis.matrix.plots import plot_clustered_heatmap
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 6))
@@ -314,7 +314,7 @@ def test_clustered_heatmap_orders_by_the_dendrogram(tmp_path):
 
 def test_the_demo_compares_a_distance_setting_with_sat_as_a_similarity(tmp_path):
     """grassmann with score: distance (1 - similarity) gets the same positive rank correlation with SAT."""
-    from analysis.demo_analysis import analyse
+    from analysis.report.demo_analysis import analyse
     from archsim.config import parse_config
     from archsim.sat.result import SATResult
 

@@ -185,7 +185,7 @@ def test_the_teacher_rank_correlation_p_is_exact_over_every_ranking():
 
     from scipy.stats import spearmanr
 
-    from analysis.distill_study import spearman_permutation_p
+    from analysis.decisions.distill_study import spearman_permutation_p
 
     assert spearman_permutation_p([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(2 / 24)
     assert spearmanr([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4]).pvalue == 0.0

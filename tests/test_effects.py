@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from analysis.clustering import cluster_models
-from analysis.matrix_input import load_similarity, validate_similarity
+from analysis.matrix.clustering import cluster_models
+from analysis.matrix.load import load_similarity, validate_similarity
 from archsim.matrices import read_matrix, write_matrix
 from archsim.sat.effects import directional_effects, model_effects
 

@@ -8,14 +8,14 @@ from scipy import stats
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-from analysis.ensemble_eval import (
+from analysis.decisions.ensemble_eval import (
     evaluate_members,
     pair_gains,
     similarity_gain_correlation,
     softmax_predictions,
     vote_predictions,
 )
-from analysis.ensemble_selection import (
+from analysis.decisions.ensemble_selection import (
     LAMBDA_GRID,
     choose_lambda,
     greedy_diverse,

@@ -1,4 +1,5 @@
-"""The layout's rules, read from the source with `ast`: no import cycle, nothing outside archsim/cli imports it."""
+"""The layout's rules, read from the source with `ast`: the rooms in order, no import pointing upward, no import
+cycle, nothing outside archsim/cli imports it, no module over 400 lines."""
 
 import ast
 from pathlib import Path
@@ -7,6 +8,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("archsim", "attacks", "analysis")
+
+# The rooms from the bottom up: a module may import its own room and the rooms below it, never one above.
+# A room is a list of module prefixes (a prefix also covers its submodules).
+ROOMS = [
+    ("foundation", ["archsim.errors", "archsim.files", "archsim.options", "archsim.matrices", "archsim.terminal_table",
+                    "archsim.data_spec", "archsim.configs"]),
+    ("attacks", ["attacks"]),
+    ("sat primitives", ["archsim.sat"]),
+    ("config", ["archsim.settings", "archsim.config"]),
+    ("zoo", ["archsim.zoo"]),
+    ("run store", ["archsim.store"]),
+    ("pipeline: SAT through the store", ["archsim.pipeline"]),
+    ("similarity measures", ["archsim.similarity"]),
+    ("analysis: components", ["analysis.components"]),
+    ("analysis: matrix", ["analysis.matrix", "analysis"]),
+    ("analysis: decisions", ["analysis.decisions"]),
+    ("analysis: report", ["analysis.report"]),
+    ("Python API", ["archsim"]),
+    ("command line", ["archsim.cli"]),
+]
 
 
 def _module_name(path: Path) -> str:
@@ -38,6 +59,22 @@ def imports_of(path: Path, modules) -> set[str]:
 def import_graph() -> dict[str, set[str]]:
     modules = project_modules()
     return {name: imports_of(path, modules) - {name} for name, path in modules.items()}
+
+
+def room_of(module: str, rooms=ROOMS) -> int | None:
+    """The index in `rooms` of the longest prefix that covers `module` (None: in no room)."""
+    best, length = None, -1
+    for i, (_, prefixes) in enumerate(rooms):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > length:
+                best, length = i, len(prefix)
+    return best
+
+
+def upward_imports(graph: dict[str, set[str]], rooms=ROOMS) -> list[str]:
+    """Every import from a module into a room above its own, as 'a (room) imports b (room)'."""
+    return sorted(f"{a} ({rooms[room_of(a, rooms)][0]}) imports {b} ({rooms[room_of(b, rooms)][0]})"
+                  for a, deps in graph.items() for b in deps if room_of(b, rooms) > room_of(a, rooms))
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -77,6 +114,31 @@ def test_imports_of_reads_from_imports_of_modules_and_names(tmp_path):
     assert imports_of(src, modules) == {"archsim.sat", "archsim.sat.units", "archsim.sat.result", "analysis.plots"}
 
 
+def test_every_module_is_in_a_room():
+    homeless = [m for m in project_modules() if room_of(m) is None]
+    assert not homeless, homeless
+
+
+def test_the_room_check_finds_a_planted_upward_import():
+    rooms = [("low", ["p.low"]), ("high", ["p.high", "p"])]
+    graph = {"p.low.a": {"p.low.b", "p.high.c"}, "p.low.b": set(), "p.high.c": {"p.low.a"}, "p": {"p.high.c"}}
+    assert room_of("p.high.c", rooms) == 1 and room_of("p.low.a", rooms) == 0 and room_of("q", rooms) is None
+    assert upward_imports(graph, rooms) == ["p.low.a (low) imports p.high.c (high)"]
+
+
+def test_no_import_points_upward():
+    offenders = upward_imports(import_graph())
+    assert not offenders, "; ".join(offenders)
+
+
+def test_every_package_is_in_the_wheel():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {_module_name(p) for pkg in PACKAGES for p in (ROOT / pkg).rglob("__init__.py")} - {"archsim.configs"}
+    assert found <= listed, sorted(found - listed)
+
+
 def test_the_project_has_no_import_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
@@ -92,8 +154,10 @@ def test_nothing_outside_archsim_cli_imports_it():
 @pytest.mark.parametrize("what, path", [
     ("linear CKA", "archsim/similarity/cka.py"), ("PWCCA", "archsim/similarity/cca.py"),
     ("the SAT formula", "archsim/sat/formula.py"), ("the Wilson interval", "archsim/sat/intervals.py"),
-    ("the store's resume logic", "archsim/store/resume.py"), ("spectral clustering", "analysis/clustering.py"),
-    ("the HTML report", "analysis/report.py"), ("greedy ensemble selection", "analysis/ensemble_selection.py"),
+    ("the store's resume logic", "archsim/store/resume.py"), ("spectral clustering", "analysis/matrix/clustering.py"),
+    ("the HTML report", "analysis/report/render.py"),
+    ("greedy ensemble selection", "analysis/decisions/ensemble_selection.py"),
+    ("SAT through the run store", "archsim/pipeline/sat_in_store.py"), ("the data-spec check", "archsim/data_spec.py"),
     ("the KD loss", "archsim/zoo/kd_loss.py"), ("the measure registry", "archsim/similarity/registry.py")])
 def test_each_piece_is_found_by_its_file_name(what, path):
     assert (ROOT / path).is_file(), f"{what} should be in {path}"

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from analysis.distill_study import Correlation as DistillCorrelation
-from analysis.distill_study import bootstrap_interval, study_distillation
-from analysis.ensemble_eval import Correlation as EnsembleCorrelation
-from analysis.ensemble_study import EnsembleStudy
-from analysis.plots import plot_gain_vs_similarity
-from analysis.prediction_table import HEADER, kind_of, prediction_rows, write_predictions
+from analysis.decisions.distill_study import Correlation as DistillCorrelation
+from analysis.decisions.distill_study import bootstrap_interval, study_distillation
+from analysis.decisions.ensemble_eval import Correlation as EnsembleCorrelation
+from analysis.decisions.ensemble_study import EnsembleStudy
+from analysis.decisions.plots import plot_gain_vs_similarity
+from analysis.decisions.prediction_table import HEADER, kind_of, prediction_rows, write_predictions
 
 
 def test_bootstrap_interval_equals_a_loop_over_scipy_on_the_same_draws():

@@ -33,7 +33,7 @@ def test_the_wheel_holds_the_default_demo_config(wheel):
     assert "archsim/configs/demo.yaml" in names
     assert "archsim/configs/quickstart.yaml" in names and "archsim/configs/imagenet69.yaml" in names
     assert zipfile.ZipFile(wheel).read("archsim/configs/demo.yaml") == (ROOT / "configs" / "demo.yaml").read_bytes()
-    assert {"archsim/cli/demo.py", "archsim/sat/formula.py", "analysis/report.py", "attacks/pgd.py"} <= set(names)
+    assert {"archsim/cli/demo.py", "archsim/sat/formula.py", "analysis/report/render.py", "attacks/pgd.py"} <= set(names)
 
 
 def test_the_installed_wheel_finds_its_config_from_another_folder(wheel, tmp_path):

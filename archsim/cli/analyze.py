@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analysis.components_table import ModelEntry, derive_table, read_features, write_components
-from analysis.matrix_input import common_models, load_similarity
-from analysis.outputs import write_clustering, write_comparisons, write_importance
+from analysis.components.table import ModelEntry, derive_table, read_features, write_components
+from analysis.matrix.load import common_models, load_similarity
+from analysis.matrix.write import write_clustering, write_comparisons, write_importance
 from archsim.cli.args import check_out_dir, report_warnings
 
 

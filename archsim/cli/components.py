@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.components import COLUMNS
-from analysis.components_table import ModelEntry, derive_table, entries_from_config, write_components
+from analysis.components.derive import COLUMNS
+from analysis.components.table import ModelEntry, derive_table, entries_from_config, write_components
 from archsim.cli.args import report_warnings
 from archsim.errors import ArchsimError
 

@@ -5,8 +5,8 @@ Stages, each the code of the command named, with its files in DIR:
 1. zoo: train (or load from the weights cache) every model; DIR/zoo.csv (`archsim zoo train`);
 2. SAT through the run store in DIR, so a rerun computes nothing; DIR/sat.csv, transfer.csv, pairs.csv,
    clean_accuracy.csv (`archsim sat`);
-3. the similarity measures of --metrics; DIR/<metric>.csv (`archsim similarity`). A measure's
-   matrix is reused when DIR/<metric>.key.json says it was made from the same models (weights),
+3. the similarity measures of --measures; DIR/<measure>.csv (`archsim similarity`). A measure's
+   matrix is reused when DIR/<measure>.key.json says it was made from the same models (weights),
    images, options and seed; a measure that fails for the zoo is skipped with its reason;
 4. components of the models, clustering of SAT, component importance and the comparison of SAT with
    each measure; DIR/analysis/ (`archsim components`, `archsim analyze`), plus sat_heatmap.png;
@@ -15,7 +15,7 @@ Stages, each the code of the command named, with its files in DIR:
 6. distillation into the config's `distill.student` from each of `distill.teachers`; DIR/distill/
    (`archsim distill --train`, students cached; skipped when the config names no student);
    then which measure predicts what: each measure's Spearman rho with pair ensemble gain and with
-   distillation gain, ranked; DIR/predictions/ (`analysis.prediction_table`);
+   distillation gain, ranked; DIR/predictions/ (`analysis.decisions.prediction_table`);
 7. DIR/report.html, one file with every figure embedded.
 
 The default config is configs/demo.yaml of the archsim repository (found from
@@ -32,16 +32,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from analysis.applications import distill_stage, ensemble_stage
-from analysis.demo_analysis import Analysis, analyse
-from analysis.demo_report import write_report
-from analysis.prediction_table import prediction_rows, write_predictions
-from analysis.report_sections import distill_section, ensemble_section, prediction_section
+from analysis.decisions.prediction_table import prediction_rows, write_predictions
+from analysis.decisions.stages import distill_stage, ensemble_stage
+from analysis.report.demo_analysis import Analysis, analyse
+from analysis.report.demo_report import write_report
+from analysis.report.sections import distill_section, ensemble_section, prediction_section
 from archsim.cli.args import check_out_dir, report_warnings
 from archsim.config import load_config
 from archsim.errors import ArchsimError
 from archsim.matrices import mean_to_others
-from archsim.sat.in_store import sat_in_store
+from archsim.pipeline.sat_in_store import sat_in_store
 from archsim.similarity.compute import cached_measure
 from archsim.similarity.registry import measure_names, measure_options
 from archsim.store import RunStore

@@ -9,7 +9,7 @@ seeds it trains the student architecture from scratch by knowledge
 distillation from every teacher (Hinton et al.; the config's
 `distill: {temperature, alpha}`) and once from the labels only, all with the
 same budget (the student's train settings, --epochs when given), and scores
-each on the test images; see `analysis.applications` and `archsim.zoo.students`. Writes into DIR:
+each on the test images; see `analysis.decisions.stages` and `archsim.zoo.students`. Writes into DIR:
 
     distill_ranking.csv       measure, teacher, similarity to the student, rank (1 = most similar)
     distill_runs.csv          (--train) teacher, seed, test accuracy, training seconds (empty: cached)
@@ -25,7 +25,7 @@ import argparse
 import dataclasses
 import time
 
-from analysis.applications import distill_stage
+from analysis.decisions.stages import distill_stage
 from archsim.cli.args import add_run_arguments, run_config
 from archsim.similarity.compute import similarity_matrices
 from archsim.similarity.registry import measure_names, measure_options

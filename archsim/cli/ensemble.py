@@ -8,7 +8,7 @@ back from DIR/<measure>.csv when `archsim demo` wrote them for these models, els
 computed as `archsim similarity` computes them; a distance turned into its negative) it
 selects K members by greedy diversity (lambda chosen on validation) and one per
 cluster, beside top-K accuracy and seeded random draws that need no measure;
-see `analysis.applications` and `analysis.ensemble_study`. Writes into DIR:
+see `analysis.decisions.stages` and `analysis.decisions.ensemble_study`. Writes into DIR:
 
     ensembles.csv              every selection: members, lambda, validation and test accuracy, gains
     ensemble_summary.csv       one row per measure and method (random: mean and sd over draws)
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from analysis.applications import check_pool, ensemble_stage
+from analysis.decisions.stages import check_pool, ensemble_stage
 from archsim.cli.args import add_run_arguments, run_config
 from archsim.similarity.compute import similarity_matrices
 from archsim.similarity.registry import measure_names, measure_options

@@ -26,9 +26,9 @@ import time
 
 from archsim.cli.args import add_precision_arguments, add_run_arguments, run_config
 from archsim.matrices import mean_to_others
-from archsim.sat.dry_run import dry_run
+from archsim.pipeline.dry_run import dry_run
+from archsim.pipeline.sat_in_store import sat_in_store
 from archsim.sat.effects import model_effects
-from archsim.sat.in_store import sat_in_store
 from archsim.store import RayExecutor, RunStore
 from archsim.terminal_table import format_table
 from archsim.zoo.build import build_run

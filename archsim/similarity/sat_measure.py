@@ -15,8 +15,8 @@ strength are taken out. Symmetric, larger = more similar, NaN on the diagonal.
 from __future__ import annotations
 
 from archsim.errors import ArchsimError
+from archsim.pipeline.sat_in_store import sat_in_store
 from archsim.sat.effects import model_effects
-from archsim.sat.in_store import sat_in_store
 from archsim.similarity.measure import Measure, MeasureInputs, SimilarityResult
 
 

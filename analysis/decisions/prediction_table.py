@@ -5,10 +5,10 @@
 
 From the two studies already run: the ensemble study's pair analysis (Spearman rho
 of pair similarity with the two-model ensemble's test gain over its better member,
-bootstrap interval over models, `analysis.ensemble_eval.similarity_gain_correlation`)
+bootstrap interval over models, `analysis.decisions.ensemble_eval.similarity_gain_correlation`)
 and the distillation study (Spearman rho of a teacher's similarity to the student
 with its students' test gain over the labels-only baseline, permutation p and
-bootstrap interval over teachers from 6 teachers on, `analysis.distill_study`). Either study may be
+bootstrap interval over teachers from 6 teachers on, `analysis.decisions.distill_study`). Either study may be
 absent (None). Expected signs: more similar pairs gain less from ensembling
 (rho < 0), and a teacher more similar to the student may help more (rho > 0).
 
@@ -23,9 +23,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis import plots
-from analysis.distill_study import DistillStudy
-from analysis.ensemble_study import EnsembleStudy
+from analysis.decisions import plots
+from analysis.decisions.distill_study import DistillStudy
+from analysis.decisions.ensemble_study import EnsembleStudy
 from archsim.files import all_or_nothing, write_rows
 from archsim.similarity.functional_measures import MEASURES as FUNCTIONAL
 from archsim.similarity.weight_measures import MEASURES as WEIGHTS

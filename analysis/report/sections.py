@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.distill_study import DistillStudy
-from analysis.ensemble_study import SUMMARY_HEADER, EnsembleStudy
-from analysis.prediction_table import PredictionRow
-from analysis.report import Figure, Section, Table
+from analysis.decisions.distill_study import DistillStudy
+from analysis.decisions.ensemble_study import SUMMARY_HEADER, EnsembleStudy
+from analysis.decisions.prediction_table import PredictionRow
+from analysis.report.render import Figure, Section, Table
 
 
 def _figure(path: Path, caption: str) -> list[Figure]:

@@ -22,8 +22,8 @@ import numpy as np
 
 import attacks
 from archsim.config import RunConfig
+from archsim.pipeline.sat_in_store import plan_run
 from archsim.sat import cost
-from archsim.sat.in_store import plan_run
 from archsim.store import RunStore
 from archsim.zoo.build import Run
 

@@ -36,7 +36,7 @@ from sklearn.model_selection import KFold, cross_validate
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from analysis.matrix_input import SimilarityMatrix
+from analysis.matrix.load import SimilarityMatrix
 from archsim.errors import ArchsimError
 
 SEP = "\t"  # joins the two values of an unordered pair
@@ -91,7 +91,7 @@ def component_importance(m: SimilarityMatrix, features: dict[str, dict[str, str]
     """Importance of each component for the similarity of model pairs (see module docstring).
 
     `features` must have a row for every model of `m` (align with
-    `analysis.matrix_input.common_models` first).
+    `analysis.matrix.load.common_models` first).
     """
     if not components:
         raise ArchsimError("the features file has no component columns")

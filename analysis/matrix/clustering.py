@@ -35,7 +35,7 @@ from sklearn.cluster import SpectralClustering
 from sklearn.manifold import MDS, TSNE
 from sklearn.metrics import silhouette_score
 
-from analysis.matrix_input import SimilarityMatrix
+from analysis.matrix.load import SimilarityMatrix
 from archsim.errors import ArchsimError
 
 AFFINITIES = ("exp", "linear")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
-from analysis.ensemble_eval import softmax_predictions
+from analysis.decisions.ensemble_eval import softmax_predictions
 
 LAMBDA_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 

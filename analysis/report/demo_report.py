@@ -5,11 +5,12 @@
 Sections: the summary, the zoo table, the per-model table, the SAT heatmap in
 dendrogram order with the cluster spectrum and the 2-D maps, every pair with
 its interval, component importance, SAT against each other measure, and the
-`extra` sections (ensembles, distillation); rendered by `analysis.report`.
+`extra` sections (ensembles, distillation); rendered by `analysis.report.render`.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import platform
 import time
 from pathlib import Path
@@ -18,9 +19,8 @@ import numpy as np
 import timm
 import torch
 
-import archsim
-from analysis.demo_analysis import Analysis
-from analysis.report import Figure, ReportData, Table, render_report
+from analysis.report.demo_analysis import Analysis
+from analysis.report.render import Figure, ReportData, Table, render_report
 from archsim.files import atomic_path
 from archsim.matrices import mean_to_others
 from archsim.sat.effects import directional_effects, model_effects, row_rank, seed_pairs
@@ -49,8 +49,9 @@ def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, anal
                         r.test_accuracy] for r in zoo])
     data = ReportData(title="archsim demo report", summary=summary, zoo=zoo_table, seed=cfg.seed,
                       config_text=config_path.read_text(),
-                      versions={"archsim": archsim.__version__, "torch": torch.__version__, "timm": timm.__version__,
-                                "python": platform.python_version(), "platform": platform.platform()},
+                      versions={"archsim": importlib.metadata.version("archsim"), "torch": torch.__version__,
+                                "timm": timm.__version__, "python": platform.python_version(),
+                                "platform": platform.platform()},
                       skipped=dict(analysis.skipped), measure_notes=list(notes), extra=list(extra))
     cl = analysis.clusters
     cluster = dict(zip(cl.names, cl.labels)) if cl is not None else {}

@@ -2,9 +2,9 @@
 
 `derive_components(name)` returns the SAT paper's table row (`COLUMNS`:
 `Model name` and 13 components) for any timm model. Nothing is looked up by
-model name except the curated override table in `analysis.overrides` (what
+model name except the curated override table in `analysis.components.nas_overrides` (what
 code cannot show: that a design came from a NAS search). Everything else comes from the module tree and one meta-device
-forward pass (`analysis.model_trace`), by these rules:
+forward pass (`analysis.components.trace`), by these rules:
 
 - Stem region: what timm's own `group_matcher()["stem"]` names (applied again
   inside a nested timm backbone, e.g. the ResNet of a hybrid ViT's patch
@@ -70,10 +70,10 @@ from dataclasses import dataclass, field
 import timm.data
 from torch import nn
 
-from analysis.component_rules import TraceFacts
-from analysis.model_trace import Trace, build_meta_model, trace_model
-from analysis.overrides import apply_overrides
-from analysis.trace_patterns import ComponentWarning, combine
+from analysis.components.nas_overrides import apply_overrides
+from analysis.components.rules import TraceFacts
+from analysis.components.trace import Trace, build_meta_model, trace_model
+from analysis.components.trace_patterns import ComponentWarning, combine
 
 __all__ = ["COLUMNS", "ComponentError", "ComponentWarning", "Components", "derive_components", "derive_from_trace"]
 

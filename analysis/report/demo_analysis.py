@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import plots
-from analysis.components_table import derive_table, entries_from_specs, read_features, write_components
-from analysis.matrix_input import MIN_MODELS, validate_similarity
-from analysis.outputs import write_clustering, write_comparisons, write_importance
-from analysis.report import SECTIONS
+from analysis.components.table import derive_table, entries_from_specs, read_features, write_components
+from analysis.matrix import plots
+from analysis.matrix.load import MIN_MODELS, validate_similarity
+from analysis.matrix.write import write_clustering, write_comparisons, write_importance
+from analysis.report.render import SECTIONS
 from archsim.errors import ArchsimError
 from archsim.files import saved_if_current, write_sidecar
 from archsim.similarity.registry import oriented

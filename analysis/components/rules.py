@@ -1,9 +1,9 @@
-"""The rules of `analysis.components`, applied to one traced forward pass.
+"""The rules of `analysis.components.derive`, applied to one traced forward pass.
 
 `TraceFacts(trace, notes)` indexes the trace once (who produced and who
 consumed each tensor, where the stem ends, which multiplications are
 channel-attention gates) and answers one question per component column. The
-rules themselves are stated in the `analysis.components` docstring.
+rules themselves are stated in the `analysis.components.derive` docstring.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from analysis.model_trace import Call, Trace, base_name
-from analysis.trace_patterns import (
+from analysis.components.trace import Call, Trace, base_name
+from analysis.components.trace_patterns import (
     ACT_FUNCS,
     AVG_REDUCTIONS,
     EXPAND_FUNCS,

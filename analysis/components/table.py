@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis.components import COLUMNS, ComponentError, Components, ComponentWarning, derive_components
+from analysis.components.derive import COLUMNS, ComponentError, Components, ComponentWarning, derive_components
 from archsim.config import load_config
 from archsim.errors import ArchsimError
 from archsim.files import write_rows

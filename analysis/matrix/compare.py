@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from scipy import stats
 
-from analysis.matrix_input import SimilarityMatrix, common_models
+from analysis.matrix.load import SimilarityMatrix, common_models
 
 
 @dataclass

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.distill_study import rank_teachers, study_distillation
-from analysis.ensemble_study import study_ensembles
-from analysis.outputs import write_distillation, write_ensembles
+from analysis.decisions.distill_study import rank_teachers, study_distillation
+from analysis.decisions.ensemble_study import study_ensembles
+from analysis.decisions.write import write_distillation, write_ensembles
 from archsim.errors import ArchsimError
 from archsim.files import write_rows
 from archsim.settings import DistillSettings, EnsembleSettings

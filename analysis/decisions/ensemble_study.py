@@ -6,7 +6,7 @@
 Selection sees only the validation images (`val_probs`, `val_labels`): the
 members' validation accuracies, and for greedy diversity the validation accuracy
 of each lambda's ensemble. The test images (`test_probs`, `test_labels`) only
-evaluate the chosen members. Methods (`analysis.ensemble_selection`):
+evaluate the chosen members. Methods (`analysis.decisions.ensemble_selection`):
 
     top-k       the k most accurate models (no measure)
     random      `draws` seeded random k-subsets (no measure)
@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.ensemble_eval import (
+from analysis.decisions.ensemble_eval import (
     Correlation,
     evaluate_members,
     member_accuracies,
     pair_gains,
     similarity_gain_correlation,
 )
-from analysis.ensemble_selection import choose_lambda, normalised, one_per_cluster, random_draws, top_k
+from analysis.decisions.ensemble_selection import choose_lambda, normalised, one_per_cluster, random_draws, top_k
 
 HEADER = ["measure", "method", "draw", "k", "members", "lambda", "val_softmax_acc", "test_softmax_acc",
           "test_vote_acc", "best_member", "best_member_acc", "gain_softmax", "gain_vote"]

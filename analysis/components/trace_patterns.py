@@ -1,4 +1,4 @@
-"""Patterns and small facts the component rules (`analysis.component_rules`) read off a traced call.
+"""Patterns and small facts the component rules (`analysis.components.rules`) read off a traced call.
 
 Function-name sets (pools, reductions, products, norms, activations), the
 label patterns of normalization and activation classes, the stem pattern of a
@@ -15,7 +15,7 @@ from timm.layers.halo_attn import HaloAttn
 from timm.layers.lambda_layer import LambdaLayer
 from torch import nn
 
-from analysis.model_trace import BATCH, Call, Trace
+from analysis.components.trace import BATCH, Call, Trace
 
 
 class ComponentWarning(UserWarning):

@@ -1,4 +1,6 @@
-"""PNG figures of the analyses (matplotlib's Agg canvas; no display, no pyplot state).
+"""PNG figures of the matrix analyses: clustering, maps, importance, comparisons, the heatmap.
+
+matplotlib's Agg canvas; no display, no pyplot state.
 
 Each function draws one figure, writes it as PNG to `path` (a file path or a
 binary file object such as io.BytesIO) and returns `path`.
@@ -15,12 +17,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy.cluster.hierarchy import dendrogram
 
-from analysis.compare import Comparison
-from analysis.importance import METHODS, Importance
+from analysis.matrix.compare import Comparison
+from analysis.matrix.importance import METHODS, Importance
 from archsim.files import atomic_path
 
 
-def _save(fig: Figure, path):
+def save_figure(fig: Figure, path):
     """Write `fig` as PNG to `path` (a file path, whose folder is created, or a binary file object)."""
     FigureCanvasAgg(fig)
     if hasattr(path, "write"):
@@ -47,7 +49,7 @@ def plot_dendrogram(linkage: np.ndarray, names: list[str], labels: np.ndarray, p
         tick.set_color(colours[tick.get_text()])
     ax.set_xlabel("dissimilarity (max S - S)")
     ax.set_title(f"Average-linkage dendrogram ({len(tree['leaves'])} models; colours: spectral clusters)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_map(coords: np.ndarray, names: list[str], labels: np.ndarray, title: str, path: str | Path) -> Path:
@@ -63,7 +65,7 @@ def plot_map(coords: np.ndarray, names: list[str], labels: np.ndarray, title: st
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_spectrum(spectrum: np.ndarray, k: int, path: str | Path) -> Path:
@@ -77,7 +79,7 @@ def plot_spectrum(spectrum: np.ndarray, k: int, path: str | Path) -> Path:
     ax.set_xlabel("index")
     ax.set_ylabel("eigenvalue of the normalised Laplacian")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_importance(imp: Importance, path: str | Path) -> Path:
@@ -91,7 +93,7 @@ def plot_importance(imp: Importance, path: str | Path) -> Path:
         ax.set_title(f"{method}\nCV R$^2$ = {f['cv_r2']:.3f} ± {f['cv_r2_std']:.3f}", fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
     fig.suptitle(f"Component importance ({imp.n_models} models, {imp.n_pairs} pairs)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_scatter(comp: Comparison, path: str | Path) -> Path:
@@ -104,7 +106,7 @@ def plot_scatter(comp: Comparison, path: str | Path) -> Path:
     ax.set_title(f"Pearson {comp.pearson:.3f}, Spearman {comp.spearman:.3f}, Kendall {comp.kendall:.3f}\n"
                  f"Mantel p = {comp.mantel_p:.3g} ({comp.permutations} perm.), NN agreement {comp.nn_agreement:.2f}",
                  fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_clustered_heatmap(values: np.ndarray, names: list[str], linkage: np.ndarray, labels: np.ndarray,
@@ -152,71 +154,4 @@ def plot_clustered_heatmap(values: np.ndarray, names: list[str], linkage: np.nda
     tree_ax.set_title(f"{title}\nordered by average-linkage clustering ({n} models; label colours: spectral clusters; "
                       "diagonal in grey, off the colour scale)",
                       fontsize=9)
-    return _save(fig, path)
-
-
-def plot_gain_vs_similarity(panels: dict[str, tuple[np.ndarray, np.ndarray, str]], ylabel: str, path,
-                            point_labels: list[str] | None = None, columns: int = 4) -> Path:
-    """Small multiples, one scatter per measure (rows of `columns`) on a shared gain axis: x = similarity, y = gain.
-
-    `panels` maps measure -> (x, y, subtitle); `point_labels`, when given, names each point.
-    """
-    n = max(1, len(panels))
-    cols = min(n, columns)
-    rows = -(-n // cols)
-    fig = Figure(figsize=(3.6 * cols, 3.3 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, sharey=True, squeeze=False)
-    for ax, (measure, (x, y, subtitle)) in zip(axes.flat, panels.items()):
-        ax.scatter(x, y, s=14, alpha=0.7)
-        for label, xi, yi in zip(point_labels or [], x, y):
-            if np.isfinite(xi) and np.isfinite(yi):
-                ax.annotate(label, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
-        ax.axhline(0, color="0.6", lw=0.8)
-        ax.set_xlabel(f"{measure} similarity")
-        ax.set_title(subtitle, fontsize=9)
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel(ylabel)
-    return _save(fig, path)
-
-
-def plot_prediction_intervals(measures: list[str], targets: dict[str, list[tuple[float, float, float]]],
-                              path) -> Path:
-    """One panel per target (ensemble gain, distillation gain): each measure's Spearman rho with its interval.
-
-    `targets` maps a target's title to (rho, low, high) per measure, in the order of `measures` (top first).
-    """
-    fig = Figure(figsize=(4.2 * len(targets), 0.32 * len(measures) + 1.4), layout="constrained")
-    axes = fig.subplots(1, len(targets), sharey=True, squeeze=False)[0]
-    y = np.arange(len(measures))
-    for ax, (title, values) in zip(axes, targets.items()):
-        rho, low, high = (np.array(v, dtype=float) for v in zip(*values)) if values else ([], [], [])
-        err = np.vstack([rho - low, high - rho])
-        ax.errorbar(rho, y, xerr=np.where(np.isfinite(err), err, 0), fmt="o", ms=4, capsize=2)
-        ax.axvline(0, color="0.6", lw=0.8)
-        ax.set_xlim(-1.05, 1.05)
-        ax.set_xlabel("Spearman rho (95% bootstrap interval)")
-        ax.set_title(title, fontsize=9)
-    axes[0].set_yticks(y, measures, fontsize=8)
-    axes[0].invert_yaxis()
-    return _save(fig, path)
-
-
-def plot_ensemble_accuracy(rows: list, path) -> Path:
-    """Test accuracy (mean of softmax) of each selection (`analysis.ensemble_study.SummaryRow`): bars per
-    (measure, method); random with its sd."""
-    labels = [f"{r.method}" + (f" ({r.measure})" if r.measure else "") for r in rows]
-    acc = np.array([r.test_softmax for r in rows], dtype=float)
-    err = np.array([r.sd_over_draws if r.sd_over_draws is not None else 0.0 for r in rows], dtype=float)
-    fig = Figure(figsize=(7, 0.35 * len(rows) + 1.5))
-    ax = fig.add_subplot()
-    y = np.arange(len(rows))
-    ax.barh(y, acc, xerr=err, color=["0.6" if not r.measure else "tab:blue" for r in rows])
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.invert_yaxis()
-    low = max(0.0, float(np.nanmin(acc - err)) - 0.01)
-    ax.set_xlim(low, min(1.0, float(np.nanmax(acc + err)) + 0.005))
-    ax.set_xlabel("test accuracy of the ensemble (mean of softmax)")
-    ax.set_title("ensemble members chosen on validation data; grey: no similarity measure", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
