@@ -7,10 +7,11 @@ The section:
     source:      imagefolder | mnist5k | digits | synthetic
     resolution:  canonical side R (224 for imagefolder, else 32)
     channels:    3 (default) or 1; grey sources are replicated to 3 channels
-    subset:      {how: first|random|balanced, n: int, seed: int}  (default: all): the evaluation
-                 (test) images
-    validation:  {how, n, seed} like subset, drawn from the images outside `subset`: held out
-                 from training for choices made on validation data (never the test images)
+    subset:      {how: first|random|balanced, n: int, seed: int}  (default: all the rest): the
+                 evaluation (test) images, drawn from the images outside `validation`
+    validation:  {how, n, seed} like subset, drawn first from all the images: held out from
+                 training for choices made on validation data (never the test images); changing
+                 the test subset never changes them
     imagefolder: root (one sub-folder per class), class_map (JSON or text file),
                  crop_pct (0.875), interpolation ("bicubic"), skip_unreadable (false: a file
                  PIL cannot read is an error naming it; true: every file is decoded once

@@ -47,6 +47,20 @@ def test_splits_never_overlap(config):
     assert not test & val and not test & train and not val & train
 
 
+def test_another_test_subset_leaves_the_validation_images_unchanged():
+    from archsim.zoo.build import split_indices
+    from archsim.zoo.data import describe
+
+    catalog = describe({"source": "digits", "resolution": 8})
+    data = {"source": "digits", "validation": {"how": "balanced", "n": 5, "seed": 0}}
+    val_a, test_a = split_indices(catalog, {**data, "subset": {"how": "balanced", "n": 10, "seed": 0}})
+    val_b, test_b = split_indices(catalog, {**data, "subset": {"how": "balanced", "n": 10, "seed": 1}})
+    assert val_a == val_b and len(val_a) == 50 and test_a != test_b and len(test_a) == 100
+    assert not set(val_a) & set(test_a) and not set(val_b) & set(test_b)
+    val_c, rest = split_indices(catalog, data)  # no subset: every image outside the validation images is a test image
+    assert val_c == val_a and sorted(rest + val_c) == list(range(len(catalog)))
+
+
 def test_ensemble_command(config, tmp_path):
     out = tmp_path / "ens"
     text = cli("ensemble", "--config", str(config), "--out", str(out), "--size", "2", "--measures", "sat,cka",

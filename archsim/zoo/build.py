@@ -1,7 +1,7 @@
 """From a run config to wrapped models and evaluation images.
 
-`build_run(cfg)` loads the evaluation (test) subset (`data.subset`), the
-validation images (`data.validation`, drawn from the rest, when given) and
+`build_run(cfg)` loads the validation images (`data.validation`, drawn first, when given), the
+evaluation (test) subset (`data.subset`, drawn from the rest; `split_indices`) and
 creates every model: pretrained or from a checkpoint as the config says,
 otherwise trained here when the config (or the model) has a `train` section.
 Training uses only the images outside both, and trained weights are cached as safetensors
@@ -57,10 +57,8 @@ def build_run(cfg: RunConfig, *, progress: bool = True, train: bool = True, plac
     with `train=False` only loaded from cache (see the module docstring). The models end on the config's
     device, or in host memory with `place=False` (a run store executor places them when it needs them)."""
     catalog = describe(cfg.data)
-    subset = cfg.data.get("subset")
-    eval_idx = list(range(len(catalog))) if subset is None else select_indices(catalog.labels, **subset)
+    val_idx, eval_idx = split_indices(catalog, cfg.data)
     images = catalog.load(eval_idx)
-    val_idx = _validation_indices(catalog, eval_idx, cfg.data.get("validation"))
     validation = catalog.load(val_idx) if val_idx else None
     device = cfg.torch_device()
     to_train = {s.label for s in cfg.models if s.training is not None}
@@ -110,13 +108,19 @@ def check_model(label: str, model: PixelModel, x: torch.Tensor, n_classes: int) 
                            "set its kwargs.num_classes")
 
 
-def _validation_indices(catalog: Catalog, eval_idx: list[int], selection: dict | None) -> list[int]:
-    """The validation images: `selection` (how, n, seed) applied to the images outside the evaluation subset."""
-    if selection is None:
-        return []
-    held_out = set(eval_idx)
+def split_indices(catalog: Catalog, data: dict) -> tuple[list[int], list[int]]:
+    """(validation, evaluation) image indices: the validation images are drawn first, from the whole source
+    (`data.validation`; none when absent), then the evaluation (test) images from the rest (`data.subset`;
+    all of the rest when absent). So changing the test subset, its seed or size, never changes the
+    validation images on which every choice is made."""
+    selection = data.get("validation")
+    val_idx = [] if selection is None else select_indices(catalog.labels, **selection)
+    held_out = set(val_idx)
     pool = [i for i in range(len(catalog)) if i not in held_out]
-    return [pool[i] for i in select_indices(catalog.labels[pool], **selection)]
+    subset = data.get("subset")
+    if subset is None:
+        return val_idx, pool
+    return val_idx, [pool[i] for i in select_indices(catalog.labels[pool], **subset)]
 
 
 def _training_images(catalog: Catalog, held_out_idx: list[int], settings: TrainSettings | None,
