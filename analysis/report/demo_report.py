@@ -1,11 +1,14 @@
 """Stage 7 of `archsim demo`: the HTML report, assembled from what the stages before it produced.
 
-    write_report(path, config_path, cfg, run_, zoo, sat, units, analysis, notes, extra, start) -> path
+    write_report(path, config_path, cfg, run_, zoo, sat, units, analysis, notes, extra, start, answers) -> path
 
-Sections: the summary, the zoo table, the per-model table, the SAT heatmap in
-dendrogram order with the cluster spectrum and the 2-D maps, every pair with
-its interval, component importance, SAT against each other measure, and the
-`extra` sections (ensembles, distillation); rendered by `analysis.report.render`.
+Sections: the answers first (`analysis.report.sections.answer_sections`: the most
+similar pairs, the recommended ensemble and teacher, each with its evidence and
+verdict), then the summary with the controls, the zoo table, the per-model table,
+the SAT heatmap in dendrogram order with the cluster spectrum and the 2-D maps,
+every pair with its interval, component importance, SAT against each other
+measure, and the `extra` sections (ensembles, distillation, which measure predicts
+what, the decisions on sub-pools); rendered by `analysis.report.render`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from archsim.sat.effects import directional_effects, model_effects, row_rank, se
 
 
 def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, analysis: Analysis, notes,
-                  extra: list, start: float) -> Path:
+                  extra: list, start: float, answers: list | None = None) -> Path:
     def fig(role: str, caption: str) -> list[Figure]:
         p = analysis.figures.get(role)
         return [Figure(p.name, p.read_bytes(), caption)] if p is not None else []
@@ -52,7 +55,8 @@ def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, anal
                       versions={"archsim": importlib.metadata.version("archsim"), "torch": torch.__version__,
                                 "timm": timm.__version__, "python": platform.python_version(),
                                 "platform": platform.platform()},
-                      skipped=dict(analysis.skipped), measure_notes=list(notes), extra=list(extra))
+                      skipped=dict(analysis.skipped), measure_notes=list(notes), extra=list(extra),
+                      answers=list(answers or []))
     cl = analysis.clusters
     cluster = dict(zip(cl.names, cl.labels)) if cl is not None else {}
     def effect(values, i):

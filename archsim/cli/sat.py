@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)
     paths = result.write(args.out)
     print_sat_summary(result, time.perf_counter() - start, cfg.noise_warning)
+    for line in result.sanity_warnings(run_.images.num_classes):
+        print(f"warning: {line}", file=sys.stderr)
     print(report.summary())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0

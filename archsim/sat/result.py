@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archsim import sanity
 from archsim.files import all_or_nothing, write_rows
 from archsim.matrices import write_matrix
 from archsim.sat.formula import sat_from_counts, sat_score, transfer_rates
@@ -92,6 +93,14 @@ class SATResult:
         return [f"random noise of the attack's size fools {e:.1%} of {n}'s correctly classified images (more "
                 f"than {threshold:.0%}): its SAT row measures fragility" for n, e in zip(self.names, errors)
                 if e > threshold]
+
+    def sanity_warnings(self, n_classes: int | None = None) -> list[str]:
+        """`archsim.sanity`'s warnings for this run: models whose white-box success is below 0.8 (the eps is too
+        small for these images) and, given the number of classes, models at or near chance clean accuracy."""
+        out = sanity.weak_attack(self.names, np.diag(self.transfer))
+        if n_classes is not None:
+            out = sanity.near_chance(self.names, self.clean_accuracy, n_classes) + out
+        return out
 
     def per_image_errors(self, a: int, b: int) -> np.ndarray:
         """e_i = 1(b fooled by a's image) + 1(a fooled by b's image) for each image i of X_ab."""

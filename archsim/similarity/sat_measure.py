@@ -24,7 +24,7 @@ def sat_measure(inputs: MeasureInputs, options: dict) -> SimilarityResult:
     if inputs.cfg is None or inputs.out is None:
         raise ArchsimError("sat needs the run's config and a run folder for its store")
     result, report = sat_in_store(inputs.out, inputs.cfg, inputs.run, progress=inputs.progress)
-    return SimilarityResult(result.names, result.sat, notes=[report.summary()])
+    return SimilarityResult(result.names, result.sat, notes=[report.summary(), *result.sanity_warnings()])
 
 
 def sat_adjusted_measure(inputs: MeasureInputs, options: dict) -> SimilarityResult:
