@@ -252,7 +252,7 @@ def _floats(value, i: int, key: str) -> list | None:
 def _warn_eps(attack: dict) -> None:
     """A Linf eps above 0.5 is likely a mistake: pixels live in [0, 1] (8/255, not 8)."""
     eps = attack.get("eps")
-    if attack.get("norm", "Linf") == "Linf" and isinstance(eps, (int, float)) and eps > 0.5:
+    if attacks.threat_model(attack).norm == "Linf" and isinstance(eps, (int, float)) and eps > 0.5:
         warnings.warn(f"attack.eps = {eps:g} is above 0.5 for a Linf attack on pixels in [0, 1] "
                       f"(did you mean {eps:g}/255?)", stacklevel=3)
 
