@@ -52,7 +52,7 @@ import attacks
 from archsim.data_spec import check_spec
 from archsim.errors import ArchsimError
 from archsim.options import Option, check_keys, check_value
-from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.sat.formula import DEFAULT_EPS_S, check_eps_s
 from archsim.sat.precision import PRECISIONS
 from archsim.sat.result import NOISE_WARNING
 from archsim.settings import DistillSettings, EnsembleSettings, ShiftSettings, TrainSettings
@@ -177,6 +177,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     _warn_eps(attack)
     train = TrainSettings.from_section(raw["train"], "train") if raw.get("train") is not None else None
     top = {key: check_value(raw.get(key, option.default), option, key) for key, option in TOP_OPTIONS.items()}
+    check_eps_s(top["eps_s"])  # a floor above every possible rate would censor every pair
     cfg = RunConfig(models=models, data=data, attack=attack, train=train, source=source, **top)
     for i, spec in enumerate(models):
         if not spec.has_weights and (train is not None or spec.train is not None):
