@@ -277,3 +277,19 @@ def test_seed_pairs_are_the_models_that_differ_only_in_their_seed():
     assert seed_pairs(cfg.models) == [("a", "a_s1")]
     m = np.array([[9, 1, 3, 2], [1, 9, 0, 5], [3, 0, 9, 4], [2, 5, 4, 9.0]])
     assert (row_rank(m, 0, 2), row_rank(m, 0, 1), row_rank(m, 1, 3)) == (1, 3, 1)
+
+
+def test_archsim_sat_prints_r2_beside_its_null_the_censored_pairs_and_too_few_models(capsys):
+    from archsim.cli.sat import print_sat_summary
+
+    r = _result(_six_models())
+    print_sat_summary(r, 1.0, 0.1)
+    out = capsys.readouterr().out
+    e = r.effects()
+    assert f"explain R^2 = {e.r2:.2f}, against {r2_null(6, 14):.2f} expected of exchangeable noise at 6 models" in out
+    assert "1 pair(s) at the floor ln(eps_s) are censored (no common image, or transfer at or below eps_s): m0 / m1" \
+        in out
+    small = _result(_six_models()[:4, :4])
+    print_sat_summary(small, 1.0, 0.1)
+    out = capsys.readouterr().out
+    assert "too few models for per-model effects: 4 (at least 5" in out and "R^2" not in out
