@@ -56,7 +56,7 @@ def test_a_6_by_6_case_by_the_normal_equations():
 @pytest.mark.parametrize("n", [3, 4])
 def test_below_five_models_there_are_no_per_model_effects(n):
     sat = _symmetric(np.random.default_rng(n).normal(size=n * (n - 1) // 2), n)
-    assert effects_too_few_models(n) and not effects_too_few_models(MIN_MODELS_FOR_EFFECTS) and MIN_MODELS_FOR_EFFECTS == 5
+    assert MIN_MODELS_FOR_EFFECTS == 5 and effects_too_few_models(n) and not effects_too_few_models(5)
     for fit in (lambda: model_effects(sat), lambda: directional_effects(np.full((n, n), 0.3), 0.01)):
         with pytest.raises(TooFewModels, match=f"too few models for per-model effects: {n} \\(at least 5"):
             fit()
@@ -293,3 +293,30 @@ def test_archsim_sat_prints_r2_beside_its_null_the_censored_pairs_and_too_few_mo
     print_sat_summary(small, 1.0, 0.1)
     out = capsys.readouterr().out
     assert "too few models for per-model effects: 4 (at least 5" in out and "R^2" not in out
+
+
+def test_the_sat_and_sat_adjusted_measures_censor_the_floor_pair(monkeypatch):
+    """The registered measures on a stubbed run store: the same matrices at eps_s 0.01 and 1e-6, the censored pair
+    at the least similar measured value, the notes naming it, and too few models as one clear error."""
+    from archsim.similarity import sat_measure
+    from archsim.similarity.measure import MeasureInputs
+
+    class Report:
+        def summary(self):
+            return "ran 0 units"
+
+    def measures(transfers, eps_s):
+        monkeypatch.setattr(sat_measure, "sat_in_store", lambda *a, **k: (_result(transfers, eps_s=eps_s), Report()))
+        inputs = MeasureInputs(run=None, cfg=object(), out=object())
+        return sat_measure.SAT(inputs, {}), sat_measure.SAT_ADJUSTED(inputs, {})
+
+    (sat, adjusted), (sat_low, adjusted_low) = measures(_six_models(), 0.01), measures(_six_models(), 1e-6)
+    np.testing.assert_array_equal(sat.values, sat_low.values)
+    np.testing.assert_array_equal(adjusted.values, adjusted_low.values)
+    r = _result(_six_models())
+    off = ~np.eye(6, dtype=bool) & ~r.censored
+    assert sat.values[0, 1] == r.sat[off].min() and adjusted.values[0, 1] == np.nanmin(r.effects().adjusted)
+    assert any("censored" in n and "m0 / m1" in n for n in adjusted.notes)
+    assert any("expected of exchangeable noise at 6 models" in n for n in adjusted.notes)
+    with pytest.raises(ArchsimError, match="too few models for per-model effects: 4"):
+        measures(_six_models()[:4, :4], 0.01)

@@ -25,6 +25,7 @@ from archsim.files import atomic_path
 from archsim.matrices import mean_to_others
 from archsim.sat.censoring import censored_note
 from archsim.sat.effects import directional_effects, effects_or_reason, row_rank, seed_pairs
+from attacks import threat_model
 
 
 def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, analysis: Analysis, notes,
@@ -33,10 +34,10 @@ def write_report(path: Path, config_path: Path, cfg, run_, zoo, sat, units, anal
         p = analysis.figures.get(role)
         return [Figure(p.name, p.read_bytes(), caption)] if p is not None else []
 
-    attack = cfg.attack
+    attack = threat_model(cfg.attack)  # what runs, class defaults included
     summary = {"models": len(sat.names), "test images": len(run_.images),
                "validation images": 0 if run_.validation is None else len(run_.validation),
-               "attack": f"PGD {attack.get('norm', '')}, eps {attack.get('eps')}, {attack.get('steps')} steps",
+               "attack": f"{attack.name} {attack.norm or ''}, eps {attack.eps}, {attack.steps} steps",
                "SAT units": units.summary(), "device": str(cfg.torch_device()), "seed": cfg.seed,
                "config": str(config_path), "time (this run)": f"{time.perf_counter() - start:.1f} s"}
     effects, why_not = effects_or_reason(sat.sat, sat.censored)
