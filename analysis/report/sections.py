@@ -155,7 +155,7 @@ def subpool_section(rows: list[SubpoolRow]) -> Section:
 
 
 def prediction_section(rows: list[PredictionRow], folder: Path) -> Section:
-    """Every measure's rank correlation with pair ensemble gain and with distillation gain, ranked, and the figure."""
+    """Every measure's rank correlation with pair ensemble gain and with distillation gain, and the figure."""
     return Section(
         "Which measure predicts what",
         ["For each measure: Spearman's rho of pair similarity with the pair ensemble's gain over its better member "
@@ -163,9 +163,10 @@ def prediction_section(rows: list[PredictionRow], folder: Path) -> Section:
          "students' gain over the labels-only baseline (interval: bootstrap over teachers, left out below 6 "
          "teachers, where it would look decisive and is not; p: exact permutation, the number to read). "
          "SAT and the functional measures (disagreement, Jensen-Shannon divergence, error consistency, double "
-         "fault, Yule's Q) are the baselines. Ranked by the ensemble rho, most negative first. An interval that "
+         "fault, Yule's Q) are the baselines. In order of the ensemble rho, most negative first: an order for "
+         "reading, not a ranking (no interval here is a paired comparison of two measures). An interval that "
          "spans 0 means this zoo cannot tell the measure from no signal."],
-        [Table(["rank", "measure", "kind", "ensemble rho", "CI low", "CI high", "pairs", "distill rho", "CI low",
-                "CI high", "p", "teachers"], [r.values(i + 1) for i, r in enumerate(rows)],
+        [Table(["measure", "kind", "ensemble rho", "CI low", "CI high", "pairs", "distill rho", "CI low",
+                "CI high", "p", "teachers"], [r.values() for r in rows],
                caption="Which measure predicts ensemble gain and distillation gain.")],
         _figure(folder / "predictions.png", "Each measure's rho with its 95% bootstrap interval, for both targets."))

@@ -239,7 +239,7 @@ def _print_summary(zoo, sat, analysis: Analysis, stages: Stages, seconds: float)
     print(f"\n{len(sat.names)} models, {sat.clean_correct.shape[1]} images, {seconds:.1f} s")
     noise = sat.noise_error
     rows = [[n, f"{test[n]:.3f}", f"{sat.transfer[i, i]:.3f}", _or_dash(None if noise is None else noise[i]),
-             _or_dash(mean_to_others(sat.sat, i)), str(cluster.get(n, "-"))] for i, n in enumerate(sat.names)]
+             _or_dash(mean_to_others(sat.sat_measured, i)), str(cluster.get(n, "-"))] for i, n in enumerate(sat.names)]
     print(format_table(["model", "test acc", "white-box", "noise error", "mean SAT to others", "cluster"], rows))
     print()
     print(format_table(["stage", "seconds", "outcome"], [[n, f"{s:.1f}", o] for n, s, o in stages.rows], "<><"))
