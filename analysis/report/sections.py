@@ -14,6 +14,7 @@ from analysis.decisions.recommendation import teacher_gain
 from analysis.decisions.stages import DistillOutcome
 from analysis.decisions.subpools import SubpoolRow
 from analysis.report.render import Figure, Section, Table
+from archsim import sanity
 
 TOP_PAIRS = 5
 
@@ -92,7 +93,9 @@ def ensemble_section(study: EnsembleStudy, folder: Path, n_val: int, n_test: int
         [Table(SUMMARY_HEADER, [r.values() for r in study.summary()],
                caption="Test accuracy of each selection (random: mean and sd over the draws)."),
          Table(["measure", "Spearman rho", "95% CI low", "95% CI high", "pairs", "bootstrap resamples"],
-               [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.resamples] for m, c in corr.items()],
+               [[m, c.rho, c.ci_low, c.ci_high, c.n_pairs, c.resamples]
+                if not sanity.interval_spans_range(c.ci_low, c.ci_high)
+                else [m, "too few models", None, None, c.n_pairs, c.resamples] for m, c in corr.items()],
                caption="Pair similarity (validation images) against the pair ensemble's gain over the pair's better "
                        "member (test images); the interval resamples models, since pairs share them. A negative "
                        "rho means more similar pairs gain less, the SAT paper's finding.")],

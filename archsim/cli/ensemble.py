@@ -31,6 +31,7 @@ import argparse
 import time
 
 from analysis.decisions.stages import check_pool, ensemble_stage
+from archsim import sanity
 from archsim.cli.args import add_run_arguments, run_config
 from archsim.similarity.compute import decision_similarities
 from archsim.similarity.registry import measure_names, measure_options
@@ -81,6 +82,8 @@ def print_summary(study, seconds: float) -> None:
                         for measure, method, members, lam, soft, sd, vote, top, single in (r.values() for r in rows)],
                        "<<>>>>><"))
     for measure, c in study.correlations.items():
+        if sanity.interval_spans_range(c.ci_low, c.ci_high):
+            continue  # said in the notes: too few models for it
         print(f"{measure}: Spearman rho(pair similarity, pair gain over its better member) = {c.rho:+.3f} "
               f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}] over {c.n_pairs} pairs")
 
