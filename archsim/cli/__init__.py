@@ -22,7 +22,7 @@ from archsim.cli.args import quiet_bars, report_warnings
 from archsim.errors import ArchsimError, one_line
 
 COMMAND_MODULES = [f"archsim.cli.{name}" for name in (
-    "sat", "similarity", "layers", "store", "weights_test", "zoo", "ensemble", "distill", "demo", "components",
+    "sat", "pair", "similarity", "layers", "store", "weights_test", "zoo", "ensemble", "distill", "demo", "components",
     "analyze")]
 
 

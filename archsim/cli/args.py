@@ -16,13 +16,13 @@ import yaml
 from archsim.config import RunConfig
 from archsim.errors import ArchsimError, one_line
 from archsim.sat.precision import PRECISIONS
-from archsim.zoo.assemble import assemble, save_config
+from archsim.zoo.assemble import Assembled, assemble, save_config
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, out_help: str = "output folder", out_required: bool = True,
-                      device_help: str = "override the config's device (cpu, cuda, auto)") -> None:
+                      device_help: str = "override the config's device (cpu, cuda, auto)", models: bool = True) -> None:
     """The models and images (add_model_arguments), --out DIR, --device, --no-progress."""
-    add_model_arguments(p)
+    add_model_arguments(p, models=models)
     p.add_argument("--out", required=out_required, help=out_help)
     p.add_argument("--device", help=device_help)
     p.add_argument("--no-progress", action="store_true", help="hide every progress bar")
@@ -50,12 +50,17 @@ def add_precision_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the config's memory layout of models and images")
 
 
-def run_config(args: argparse.Namespace, models: str | None = None) -> RunConfig:
-    """The config of --config and/or --models (or `models`) and --data (`archsim.zoo.assemble`), written to
-    --save-config when asked, with --device (and --precision, --channels-last where given) applied;
+def run_config(args: argparse.Namespace, models=None) -> RunConfig:
+    """`assembled_config(args, models).cfg`."""
+    return assembled_config(args, models).cfg
+
+
+def assembled_config(args: argparse.Namespace, models=None, *, config=None) -> Assembled:
+    """The config of --config (or `config`) and/or --models (or `models`) and --data (`archsim.zoo.assemble`),
+    written to --save-config when asked, with --device (and --precision, --channels-last where given) applied;
     --out (when given, and not a --dry-run, which writes nothing) checked to be a writable folder."""
-    assembled = assemble(args.config, models if models is not None else getattr(args, "models", None), args.data,
-                         n=args.n, validation=args.validation, resolution=args.resolution)
+    assembled = assemble(config or args.config, models if models is not None else getattr(args, "models", None),
+                         args.data, n=args.n, validation=args.validation, resolution=args.resolution)
     if args.save_config:
         print(f"wrote {save_config(assembled.raw, args.save_config)}")
     cfg = assembled.cfg
@@ -67,7 +72,7 @@ def run_config(args: argparse.Namespace, models: str | None = None) -> RunConfig
         cfg.channels_last = args.channels_last
     if getattr(args, "out", None) and not getattr(args, "dry_run", False):
         check_out_dir(args.out)
-    return cfg
+    return assembled
 
 
 def check_out_dir(out: str | Path) -> Path:

@@ -44,7 +44,8 @@ class Assembled:
 
 def assemble(config=None, models=None, data=None, *, n: int | None = None, validation: int | None = None,
              resolution: int | None = None) -> Assembled:
-    """The run config of a config file and/or command-line models and data (see the module docstring)."""
+    """The run config of a config file and/or command-line models (a `--models` text, or its parsed entries) and
+    data (see the module docstring)."""
     if config is None and models is None:
         raise ArchsimError("name the models: --models a,b,... (timm names, NAME=CHECKPOINT, package.module:callable) "
                            "or --config FILE")
@@ -52,7 +53,7 @@ def assemble(config=None, models=None, data=None, *, n: int | None = None, valid
     if not isinstance(raw, dict):
         raise ArchsimError(f"{config}: a config must be a mapping with at least `models` and `data`")
     if models is not None:
-        raw["models"] = list(raw.get("models") or []) + parse_models(models)
+        raw["models"] = list(raw.get("models") or []) + (parse_models(models) if isinstance(models, str) else models)
     if data is not None:
         raw["data"] = data_section(data)
     if "data" not in raw:

@@ -2,6 +2,7 @@
 
     parse_models("a,b,...") -> [entry]     each entry a `models:` item of a config (a dict, YAML-ready)
     parse_entry("...") -> entry
+    entry_for(name, checkpoint=None, label=None) -> entry   (the Python API's (name, checkpoint) pairs)
     checkpoint_defaults(name, path) -> {in_chans, num_classes}   read off the checkpoint's weights
 
 An entry is `[LABEL=]MODEL[=CHECKPOINT]`:
@@ -53,6 +54,13 @@ def parse_models(text: str) -> list[dict]:
 def parse_entry(text: str) -> dict:
     """One entry as a config `models:` item: {name, label, pretrained | checkpoint, kwargs}."""
     label, model, checkpoint = _split(text)
+    return entry_for(model, checkpoint, label, text)
+
+
+def entry_for(model: str, checkpoint=None, label: str | None = None, text: str | None = None) -> dict:
+    """The entry of timm name or callable `model` with an optional checkpoint file and label (default: the model's
+    name; `text`, the entry as typed, names it in errors)."""
+    text = text or model
     entry = {"name": model, "label": label or _default_label(model)}
     if is_callable_name(model):
         build_callable(model)  # a bad callable stops here, in one line
