@@ -16,11 +16,11 @@ from archsim.sat.result import SATResult
 from archsim.zoo.models import create_model, model_identity, weights_hash
 from archsim.zoo.wrapper import PixelModel
 
-__all__ = ["ArchsimError", "Comparison", "PixelModel", "SATResult", "compare", "create_model", "model_identity",
-           "rank_teachers", "recommend_ensemble", "sat_matrix", "weights_hash"]
+__all__ = ["ArchsimError", "Comparison", "PixelModel", "SATResult", "compare", "create_model", "load_images",
+           "model_identity", "rank_teachers", "recommend_ensemble", "sat_matrix", "weights_hash"]
 __version__ = importlib.metadata.version("archsim")
 _API = {"compare": "archsim.api", "recommend_ensemble": "archsim.api", "rank_teachers": "archsim.api",
-        "Comparison": "archsim.comparison"}
+        "load_images": "archsim.api", "Comparison": "archsim.comparison"}
 
 
 def __getattr__(name: str):

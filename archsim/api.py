@@ -3,6 +3,7 @@
     compare(models, images, labels, measures=["sat"]) -> Comparison      (`archsim.comparison`)
     recommend_ensemble(models, images, labels, validation=(images, labels), size=3) -> EnsembleRecommendation
     rank_teachers(models, images, labels, student="a", validation=(images, labels)) -> TeacherRecommendation
+    load_images("digits", n=5, validation=5, resolution=16) -> (test ImageSet, validation ImageSet or None)
 
 `models` is a mapping {label: model} or a list of models, each one of
 - an `nn.Module` mapping images to logits: a timm model gets timm's resize and
@@ -43,8 +44,9 @@ from archsim.sat.formula import DEFAULT_EPS_S
 from archsim.settings import DistillSettings, EnsembleSettings
 from archsim.similarity.compute import compute_measure, decision_similarities
 from archsim.similarity.registry import measure_names, measure_options
-from archsim.zoo.build import Run, wrap
-from archsim.zoo.data import ImageSet
+from archsim.zoo.assemble import data_section
+from archsim.zoo.build import Run, split_indices, wrap
+from archsim.zoo.data import ImageSet, describe
 from archsim.zoo.model_entries import entry_for, parse_entry
 from archsim.zoo.predictions import predict_run
 from archsim.zoo.wrapper import PixelModel
@@ -110,6 +112,21 @@ def rank_teachers(models, images, labels, *, student: str, validation, teachers:
         sims, _ = decision_similarities(folder, cfg, run_, names, checked, progress=progress)
         outcome = distill_stage(folder, cfg, run_, sims, checked, settings, train=False, progress=progress)
     return outcome.recommendation
+
+
+def load_images(data: str, *, n: int | None = None, validation: int | None = None, resolution: int | None = None,
+                channels: int = 3) -> tuple[ImageSet, ImageSet | None]:
+    """The images `--data`, `--n`, `--validation` and `--resolution` name: (test, validation) image sets, `n` and
+    `validation` images per class (balanced, seed 0; validation drawn first), `channels` 1 for grey models."""
+    spec = {**data_section(data), "channels": channels}
+    if resolution is not None:
+        spec["resolution"] = resolution
+    for key, count in (("subset", n), ("validation", validation)):
+        if count is not None:
+            spec[key] = {"how": "balanced", "n": count, "seed": 0}
+    catalog = describe(spec)
+    val_idx, test_idx = split_indices(catalog, spec)
+    return catalog.load(test_idx), (catalog.load(val_idx) if val_idx else None)
 
 
 def _session(models, images, labels, validation, *, attack, seed, batch_size, device, options,
