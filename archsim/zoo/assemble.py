@@ -56,11 +56,10 @@ def assemble(config=None, models=None, data=None, *, n: int | None = None, valid
         raw["models"] = list(raw.get("models") or []) + (parse_models(models) if isinstance(models, str) else models)
     if data is not None:
         raw["data"] = data_section(data)
-    if "data" not in raw:
+    if config is None and data is None:
         raise ArchsimError("name the images: --data digits, --data mnist5k or --data FOLDER (one sub-folder per class)")
-    if not isinstance(raw["data"], dict):
-        raise ArchsimError("`data` must be a mapping")
-    raw["data"] = {**raw["data"], **_data_overrides(n, validation, resolution)}
+    if isinstance(raw.get("data"), dict):  # else the config's own check names what is wrong
+        raw["data"] = {**raw["data"], **_data_overrides(n, validation, resolution)}
     if data is not None and _all_grey(raw):
         raw["data"]["channels"] = 1
     cfg = parse_config(raw, base_dir=Path(config).parent if config is not None else Path.cwd(),
