@@ -26,6 +26,7 @@ the same weights and images. The decisions are the commands' objects (`analysis.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,7 +58,8 @@ SAT_MEASURES = ("sat", "sat-adjusted")
 def compare(models, images: torch.Tensor, labels: torch.Tensor, measures=("sat",), *, options: dict | None = None,
             attack: dict | None = None, seed: int = 0, eps_s: float = DEFAULT_EPS_S, batch_size: int = 64,
             device: str = "cpu", out=None, progress: bool = False) -> Comparison:
-    """Every measure of `measures` between the models on the images, with SAT's intervals, rates and controls."""
+    """Every measure of `measures` between the models on the images, with SAT's intervals, rates and controls; each
+    sanity warning (near-chance accuracy, a weak attack, a fragile row) is also raised as a UserWarning."""
     cfg, run_ = _session(models, images, labels, None, attack=attack, seed=seed, eps_s=eps_s,
                          batch_size=batch_size, device=device, options=options)
     names = measure_names(list(measures), "measures")
@@ -69,9 +71,11 @@ def compare(models, images: torch.Tensor, labels: torch.Tensor, measures=("sat",
         results = {m: compute_measure(m, checked[m], cfg, run_, folder, progress) for m in names if m != "sat"}
     matrices = {m: sat.sat if m == "sat" else results[m].values for m in names}
     notes = [n for m, r in results.items() for n in r.labelled_notes(m)]
-    warnings = [] if sat is None else (sat.sanity_warnings(run_.images.num_classes)
-                                       + sat.fragility_warnings(cfg.noise_warning))
-    return Comparison(list(run_.models), matrices, sat, results, warnings, notes)
+    said = [] if sat is None else (sat.sanity_warnings(run_.images.num_classes)
+                                   + sat.fragility_warnings(cfg.noise_warning))
+    for line in said:  # shown as Python warnings too, and kept in `warnings`
+        warnings.warn(line, stacklevel=2)
+    return Comparison(list(run_.models), matrices, sat, results, said, notes)
 
 
 def recommend_ensemble(models, images, labels, *, validation, size: int = 3, measures=("sat",), draws: int = 10,
@@ -141,6 +145,8 @@ def _session(models, images, labels, validation, *, attack, seed, batch_size, de
         check_inputs(["models"], *validation, eps_s, batch_size)
         val_set = _image_set(*validation, "validation")
     specs, wrapped = _models(models, tuple(images.shape[1:]))
+    # the config's checks (attack, seed, eps_s, batch size, labels) on a stand-in; then the real models and a data
+    # section that only says where the images come from and whether there are validation images
     cfg = parse_config({"models": [{"name": "memory", "label": s.label} for s in specs],
                         "data": {"source": "synthetic"}, "seed": seed, "batch_size": batch_size, "eps_s": eps_s,
                         "device": device, "similarity": dict(options or {}),
@@ -182,7 +188,8 @@ def _models(models, image_shape) -> tuple[list[ModelSpec], dict[str, PixelModel]
 
 def _pair_entry(model) -> dict:
     if not (isinstance(model, tuple) and len(model) == 2 and all(isinstance(x, (str, Path)) for x in model)):
-        raise ArchsimError(f"a model is an nn.Module, a string or a (name, checkpoint) pair; got {type(model).__name__}")
+        raise ArchsimError("a model is an nn.Module, a string or a (name, checkpoint) pair; "
+                           f"got {type(model).__name__}")
     return entry_for(str(model[0]), model[1])
 
 

@@ -121,3 +121,21 @@ def test_the_docs_python_examples_run(tmp_path, monkeypatch):
         exec(compile(block, str(DOCS), "exec"), namespace)  # noqa: S102 - the page's own examples
     assert (tmp_path / "runs" / "api" / "cka.csv").is_file()
     assert isinstance(namespace["rec"], EnsembleRecommendation)
+
+
+def test_pre_logits_of_a_plain_module_is_the_input_of_its_last_linear_layer():
+    from archsim.similarity.activations import layer_features
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 12), torch.nn.ReLU(), torch.nn.Linear(12, 3))
+    images = torch.rand(6, 1, 8, 8)
+    pixel = archsim.PixelModel(net, image_shape=(1, 8, 8))
+    (features,) = [batch["pre_logits"] for batch in layer_features(pixel, images, ["pre_logits"], batch_size=6)]
+    assert torch.equal(features, net[:3](images))  # no resize, no normalisation: the images as they come
+
+
+def test_compare_warns_as_well_as_it_lists_the_warnings(grey_models):
+    test, _ = archsim.load_images("digits", n=1, resolution=16, channels=1)
+    with pytest.warns(UserWarning, match="at or near chance"):
+        c = archsim.compare(dict(list(grey_models[0].items())[:2]), test.images, test.labels)
+    assert any("at or near chance" in line for line in c.warnings)

@@ -52,6 +52,8 @@ def run_directory_config(out, config=None) -> Path:
         raise ArchsimError(f"--add: {out} is not a run directory (it has no {DB_NAME}); make one with "
                            f"`archsim sat --out {out}` first")
     if (out / RUN_CONFIG).is_file():
+        if config is not None:
+            raise ArchsimError(f"--add extends {out / RUN_CONFIG}, the config the run was made with; drop --config")
         return out / RUN_CONFIG
     if config is not None:
         return Path(config)

@@ -46,7 +46,7 @@ class PixelModel(nn.Module):
                  interpolation: str | None = None, img_size: int | Sequence[int] | None = None,
                  image_shape: Sequence[int] | None = None):
         super().__init__()
-        cfg = _data_config(model, image_shape)
+        cfg = _data_config(model, image_shape, input_size if input_size is not None else img_size)
         size = input_size if input_size is not None else img_size
         if size is None:
             size = cfg["input_size"][1:]
@@ -90,15 +90,17 @@ class PixelModel(nn.Module):
         return self.model(self.preprocess(x))
 
 
-def _data_config(model: nn.Module, image_shape: Sequence[int] | None) -> dict:
-    """timm's data config for a timm model; for another module the identity on images of `image_shape`."""
+def _data_config(model: nn.Module, image_shape: Sequence[int] | None, input_size) -> dict:
+    """timm's data config for a timm model; for another module the identity on images of `image_shape` (C, H, W):
+    its first conv's channels (else the images', else 3), the images' size, mean 0 and std 1."""
     if hasattr(model, "pretrained_cfg"):
         return timm.data.resolve_data_config({}, model=model)
-    if image_shape is None:
-        raise ArchsimError(f"{type(model).__name__} is not a timm model: give its input_size, mean and std")
-    chans = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), int(image_shape[0]))
-    return {"input_size": tuple(image_shape), "mean": (0.0,) * chans, "std": (1.0,) * chans,
-            "interpolation": "bilinear"}
+    if image_shape is None and input_size is None:
+        raise ArchsimError(f"{type(model).__name__} is not a timm model: give its input_size (and mean and std)")
+    default = int(image_shape[0]) if image_shape is not None else 3
+    chans = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), default)
+    return {"input_size": None if image_shape is None else tuple(image_shape), "mean": (0.0,) * chans,
+            "std": (1.0,) * chans, "interpolation": "bilinear"}
 
 
 def _first_conv_in_channels(model: nn.Module) -> int | None:
