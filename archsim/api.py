@@ -21,6 +21,8 @@ by default pre_logits: timm's pre-logit features, or the input of any other modu
 (`archsim.similarity.activations`). The runs go through the same code as the commands, with a run store in
 `out` (kept: a second call reuses every attack) or a temporary folder, so the numbers are those of the CLI on
 the same weights and images. The decisions are the commands' objects (`analysis.decisions.recommendation`).
+Like `archsim.PixelModel`, the calls put a module in eval mode with its parameters' gradients off, and move it to
+`device` (auto: cuda when available, as on the command line).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ SAT_MEASURES = ("sat", "sat-adjusted")
 
 def compare(models, images: torch.Tensor, labels: torch.Tensor, measures=("sat",), *, options: dict | None = None,
             attack: dict | None = None, seed: int = 0, eps_s: float = DEFAULT_EPS_S, batch_size: int = 64,
-            device: str = "cpu", out=None, progress: bool = False) -> Comparison:
+            device: str = "auto", out=None, progress: bool = False) -> Comparison:
     """Every measure of `measures` between the models on the images, with SAT's intervals, rates and controls; each
     sanity warning (near-chance accuracy, a weak attack, a fragile row) is also raised as a UserWarning."""
     cfg, run_ = _session(models, images, labels, None, attack=attack, seed=seed, eps_s=eps_s,
@@ -80,7 +82,7 @@ def compare(models, images: torch.Tensor, labels: torch.Tensor, measures=("sat",
 
 def recommend_ensemble(models, images, labels, *, validation, size: int = 3, measures=("sat",), draws: int = 10,
                        options: dict | None = None, attack: dict | None = None, seed: int = 0,
-                       batch_size: int = 64, device: str = "cpu", out=None,
+                       batch_size: int = 64, device: str = "auto", out=None,
                        progress: bool = False) -> EnsembleRecommendation:
     """`archsim ensemble`'s decision: members chosen on the validation images, scored on `images` against the `size`
     most accurate models and the best single model (`study` and the files land in `out` when given)."""
@@ -99,7 +101,7 @@ def recommend_ensemble(models, images, labels, *, validation, size: int = 3, mea
 
 def rank_teachers(models, images, labels, *, student: str, validation, teachers: list[str] | None = None,
                   measures=("sat",), options: dict | None = None, attack: dict | None = None, seed: int = 0,
-                  batch_size: int = 64, device: str = "cpu", out=None, progress: bool = False) -> TeacherRecommendation:
+                  batch_size: int = 64, device: str = "auto", out=None, progress: bool = False) -> TeacherRecommendation:
     """`archsim distill`'s decision without training: the teachers ranked by similarity to the student on the
     validation images, the first measure deciding (`archsim distill --train` checks a ranking by training)."""
     cfg, run_ = _session(models, images, labels, validation, attack=attack, seed=seed, batch_size=batch_size,
