@@ -15,6 +15,9 @@
     ensemble: {size: 3, ...}  # optional: defaults of `archsim ensemble` (see archsim.settings)
     distill: {student: ...}   # optional: defaults of `archsim distill` (see archsim.settings)
     shift: {severity: 0.5}    # optional: the applications' shifted images (see archsim.zoo.shift)
+    model_defaults:         # optional: keys shared by every model (any model key but name and label);
+      input_size: 16        #   a model's own keys win, and its kwargs and train are merged key by key
+      kwargs: {num_classes: 10, in_chans: 1}
     models:
       - name: resnet50.a1_in1k   # timm name, optionally with a pretrained tag
         label: resnet50          # name in the matrices (default: name); unique
@@ -58,7 +61,7 @@ from archsim.sat.result import NOISE_WARNING
 from archsim.settings import DistillSettings, EnsembleSettings, ShiftSettings, TrainSettings
 
 TOP_KEYS = {"seed", "device", "batch_size", "precision", "channels_last", "eps_s", "noise_warning", "cache_dir", "data",
-            "attack", "train", "similarity", "ensemble", "distill", "shift", "models"}
+            "attack", "train", "similarity", "ensemble", "distill", "shift", "model_defaults", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
               "interpolation", "seed", "train"}
 TOP_OPTIONS = {"seed": Option(0, "int"), "device": Option("auto", "str", what="a device name (auto, cpu, cuda, cuda:1)"),
@@ -137,6 +140,12 @@ def default_cache_dir() -> Path:
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a YAML run config."""
     path = Path(path)
+    return parse_config(read_config_file(path), base_dir=path.parent, source=path)
+
+
+def read_config_file(path: str | Path):
+    """The YAML of a config file as read (not yet checked); ArchsimError when it is missing or not YAML."""
+    path = Path(path)
     if not path.is_file():
         raise ArchsimError(f"config file not found: {path}")
     try:
@@ -148,7 +157,7 @@ def load_config(path: str | Path) -> RunConfig:
         mark = getattr(e, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ArchsimError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-    return parse_config(raw, base_dir=path.parent, source=path)
+    return raw
 
 
 def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None = None) -> RunConfig:
@@ -161,7 +170,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
             raise ArchsimError(f"the config has no `{key}` section")
     if not isinstance(raw["models"], list) or not raw["models"]:
         raise ArchsimError("`models` must be a non-empty list")
-    models = [_model_spec(m, i, base_dir) for i, m in enumerate(raw["models"])]
+    models = [_model_spec(m, i, base_dir) for i, m in enumerate(with_model_defaults(raw))]
     labels = [m.label for m in models]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -192,6 +201,24 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     cfg.distill = DistillSettings.from_section(raw.get("distill"), "distill")
     cfg.shift = None if raw.get("shift") is None else ShiftSettings.from_section(raw["shift"], "shift")
     return cfg
+
+
+def with_model_defaults(raw: dict) -> list:
+    """The `models` entries with `model_defaults` under each: a model's own keys win; `kwargs` and `train`, mappings,
+    are merged key by key (the model's keys winning)."""
+    defaults = _mapping(raw.get("model_defaults") or {}, "model_defaults")
+    check_keys(defaults, MODEL_KEYS - {"name", "label"}, "model_defaults")
+    if not defaults:
+        return raw["models"]
+    out = []
+    for i, model in enumerate(raw["models"]):
+        model = _mapping({"name": model} if isinstance(model, str) else model, f"models[{i}]")
+        merged = {**defaults, **model}
+        for key in ("kwargs", "train"):
+            if isinstance(defaults.get(key), dict) and isinstance(model.get(key), dict):
+                merged[key] = {**defaults[key], **model[key]}
+        out.append(merged)
+    return out
 
 
 def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:

@@ -16,6 +16,13 @@ results in the store; `--channels-last` changes the memory layout.
 `--dry-run` trains, attacks and evaluates nothing and writes nothing: it
 prints the models still to train, the units to run and to reuse, their FLOPs
 and the estimated time on this device (`archsim.sat.cost`).
+
+Every run also writes DIR/config.yaml, its config with the command-line models
+in it, so that `archsim sat --out DIR --add mine=resnet18=ckpt.safetensors`
+adds a model by naming only it (`archsim.pipeline.add_models`): it prints the
+cost before it runs (1 attack and 2N+1 evaluations, and the new model's noise
+control), then the new model's row, its nearest models first with their 95%
+intervals.
 """
 
 from __future__ import annotations
@@ -24,15 +31,20 @@ import argparse
 import sys
 import time
 
-from archsim.cli.args import add_precision_arguments, add_run_arguments, run_config
+from archsim.cli.args import add_precision_arguments, add_run_arguments, assembled_config
+from archsim.errors import ArchsimError
 from archsim.matrices import mean_to_others
+from archsim.pipeline.add_models import check_new_labels, plan_addition, run_directory_config, write_run_config
 from archsim.pipeline.dry_run import dry_run
 from archsim.pipeline.sat_in_store import sat_in_store
 from archsim.sat.censoring import censored_note
 from archsim.sat.effects import effects_or_reason
+from archsim.sat.pair import nearest_models
 from archsim.store import RayExecutor, RunStore
 from archsim.terminal_table import format_table
+from archsim.zoo.assemble import assemble
 from archsim.zoo.build import build_run
+from archsim.zoo.model_entries import parse_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,12 +62,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-task", type=float, default=1, help="CPUs per Ray task (default 1)")
     p.add_argument("--gpus-per-task", type=float, default=0,
                    help="GPUs per Ray task (default 0); above 0, tasks run on CUDA")
+    p.add_argument("--add", metavar="MODELS", help="add models (named as --models does) to the run in --out: "
+                                                   "1 attack and 2N+1 evaluations each")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    cfg = run_config(args)
+    if args.add:
+        return add(args)
+    assembled = assembled_config(args)
+    cfg = assembled.cfg
     progress = not args.no_progress
     if args.dry_run:  # plans on an in-memory copy of the store: writes nothing
         print(dry_run(args.out, cfg, build_run(cfg, progress=False, train=False, place=False)).summary())
@@ -69,9 +86,38 @@ def run(args: argparse.Namespace) -> int:
     else:
         make_executor = None
     result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)
-    paths = result.write(args.out)
+    paths = {**result.write(args.out), "config": write_run_config(args.out, assembled.raw)}
     print_sat_summary(result, time.perf_counter() - start, cfg.noise_warning)
     for line in result.sanity_warnings(run_.images.num_classes):
+        print(f"warning: {line}", file=sys.stderr)
+    print(report.summary())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def add(args: argparse.Namespace) -> int:
+    """--add: the run directory's models and the new ones, through its store; the cost first, then the new rows."""
+    if args.models or args.data or args.n or args.validation or args.resolution or args.dry_run:
+        raise ArchsimError("--add keeps the run's models and images: drop --models, --data, --n, --validation, "
+                           "--resolution and --dry-run")
+    base = run_directory_config(args.out, args.config)
+    existing = [m.label for m in assemble(base).cfg.models]
+    entries = parse_models(args.add)
+    new = [e["label"] for e in entries]
+    check_new_labels(existing, new, args.out)
+    assembled = assembled_config(args, entries, config=base)
+    cfg, progress = assembled.cfg, not args.no_progress
+    run_ = build_run(cfg, progress=progress, place=False)
+    addition = plan_addition(args.out, cfg, run_, new)
+    print(addition.cost())
+    result, report = sat_in_store(args.out, cfg, run_, progress=progress)
+    paths = {**result.write(args.out), "config": write_run_config(args.out, assembled.raw)}
+    for label in new:
+        rows = nearest_models(result, label)
+        print(f"\n{label}: clean accuracy {result.clean_accuracy[result.names.index(label)]:.3f}; its nearest models "
+              "(SAT with its 95% interval, both directions):")
+        print(format_table(["model", "SAT", "95% interval", "|X_AB|", "new -> it", "it -> new"], rows, "<>>>>>"))
+    for line in result.sanity_warnings(run_.images.num_classes) + result.fragility_warnings(cfg.noise_warning):
         print(f"warning: {line}", file=sys.stderr)
     print(report.summary())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

@@ -118,7 +118,7 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
     validation, test = application_images(cfg, run_)
     runs = []
     for teacher, seed in tqdm(jobs, desc=f"distill into {student}", unit="student", disable=not progress):
-        model = wrap(dataclasses.replace(spec, seed=seed))
+        model = wrap(dataclasses.replace(spec, seed=seed), tuple(run_.images.images.shape[1:]))
         key = _cache_key(cfg, spec, seed, train, teacher, settings, run_)
         path = cache_path(cfg.cache_dir, "distill", key)
         seconds = None
