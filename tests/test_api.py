@@ -11,6 +11,7 @@ import timm
 import torch
 import yaml
 from safetensors.torch import save_file
+from store_fixtures import stored_result
 
 import archsim
 from analysis.decisions.recommendation import EnsembleRecommendation, TeacherRecommendation
@@ -18,7 +19,6 @@ from archsim.cli import main
 from archsim.similarity.compute import compute_measure
 from archsim.zoo.assemble import assemble
 from archsim.zoo.build import build_run
-from store_fixtures import stored_result
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
 DATA = ["--data", "digits", "--n", "3", "--validation", "2", "--resolution", "16"]

@@ -10,9 +10,9 @@ import timm
 import torch
 import yaml
 from safetensors.torch import save_file
+from store_fixtures import finished_runs
 
 from archsim.cli import main
-from store_fixtures import finished_runs
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FAST = ["--resolution", "16", "--no-progress"]
