@@ -10,8 +10,10 @@ every file at most once: a link back to a folder that holds it (`cat/self -> .`,
 class folder linked to another, two names for one image, a hard link) is an
 `ArchsimError` naming the link, since it would repeat images, or move them into
 another class, without a word. Names starting with '.' (`.ipynb_checkpoints`,
-macOS `._x.jpg` files) are neither classes nor images. A folder that cannot be
-listed is an error naming it (os.walk would skip it silently).
+macOS `._x.jpg` files) are neither classes nor images. Other files whose names
+do not end in one of torchvision's IMG_EXTENSIONS (`.gif`, `.txt`) are left out
+with a warning that counts them by suffix. A folder that cannot be listed is an
+error naming it (os.walk would skip it silently).
 
 `open_image` decodes to the right pixel values whatever the file's mode: 1, 2,
 4 and 8-bit grey, palettes (with transparency too), RGB, CMYK, YCbCr, LAB,
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +61,10 @@ def find_classes(root: Path) -> tuple[list[str], dict[str, int]]:
 
 
 def list_images(root: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
-    """(path, class index) of every image file in the class folders (a class with no folder is left out)."""
+    """(path, class index) of every image file in the class folders (a class with no folder is left out); a
+    warning counts the files left out for their names (by suffix: `.gif` is not among IMG_EXTENSIONS)."""
     reached = {_identity(root): "."}  # (device, inode) of each folder and file -> where the walk found it
-    samples, empty = [], []
+    samples, empty, other = [], [], Counter()
     for name in sorted(class_to_idx):
         top = root / name
         if not top.is_dir():
@@ -69,7 +74,10 @@ def list_images(root: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int
         for folder, filenames in _walk(top, root, reached):
             for filename in sorted(filenames):
                 path = os.path.join(folder, filename)
-                if filename.startswith(".") or not has_file_allowed_extension(filename, IMG_EXTENSIONS):
+                if filename.startswith("."):
+                    continue
+                if not has_file_allowed_extension(filename, IMG_EXTENSIONS):
+                    other[Path(filename).suffix.lower() or "no suffix"] += 1
                     continue
                 if os.path.exists(path):  # a link to nothing is left to open_image, which names it
                     _reach(reached, path, root)
@@ -77,6 +85,10 @@ def list_images(root: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int
         samples += found
         if not found:
             empty.append(name)
+    if other:
+        warnings.warn(f"image folder {root}: left out {sum(other.values())} file(s) not named as images ("
+                      + ", ".join(f"{suffix} {n}" for suffix, n in other.most_common(5))
+                      + f"); image files end in {', '.join(IMG_EXTENSIONS)}", stacklevel=3)
     if empty:
         raise ArchsimError(f"image folder {root}: no image files in the class folder(s) {', '.join(empty[:5])} "
                            f"(image files end in {', '.join(IMG_EXTENSIONS)})")
