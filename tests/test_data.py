@@ -97,7 +97,8 @@ def test_folder_errors(tmp_path):
         describe({"source": "imagefolder", "root": str(tmp_path)})
     (tmp_path / "ant").mkdir()
     (tmp_path / "ant" / "notes.txt").write_text("not an image")
-    with pytest.raises(ArchsimError, match="no image files in the class folder"):
+    with pytest.raises(ArchsimError, match="no image files in the class folder"), \
+            pytest.warns(UserWarning, match=r"left out 1 file\(s\) not named as images \(\.txt 1\)"):
         describe({"source": "imagefolder", "root": str(tmp_path)})
     with pytest.raises(ArchsimError, match="needs 'root'"):
         describe({"source": "imagefolder"})
