@@ -81,8 +81,9 @@ def load_yaml(text: str, where: str):
         _check_size(node, where)
         return loader.construct_document(node)
     except yaml.YAMLError as e:
+        said = ", ".join(str(part) for part in (getattr(e, "context", None), getattr(e, "problem", None)) if part)
         raise ArchsimError(f"{where} is not valid YAML{_at('', getattr(e, 'problem_mark', None))}: "
-                           f"{getattr(e, 'problem', None) or e}") from None
+                           f"{said or e}") from None
     except RecursionError:  # PyYAML without libyaml composes recursively; libyaml stops at 1000 levels itself
         raise ArchsimError(f"{where} is nested more than {MAX_DEPTH} levels deep") from None
     finally:
