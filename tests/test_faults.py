@@ -104,8 +104,8 @@ def test_a_second_signal_during_the_clean_up_ends_the_process_at_once(tmp_path):
         spec.loader.exec_module(interrupts)
         with interrupts.stop_signals_raise() as names:
             names.prog = "archsim test"
-            print("ready", flush=True)
             try:
+                print("ready", flush=True)
                 time.sleep(60)
             finally:  # a clean-up that hangs; a second Ctrl-C must end it
                 os.kill(os.getpid(), signal.SIGINT)
@@ -117,7 +117,7 @@ def test_a_second_signal_during_the_clean_up_ends_the_process_at_once(tmp_path):
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and time.monotonic() - start < 20
+    assert proc.returncode == 130 and time.monotonic() - start < 20, err
     assert err.splitlines() == ["archsim test: interrupted by SIGINT (Ctrl-C); what was finished is kept: run the "
                                 "same command again to resume from there"]
 
