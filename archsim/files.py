@@ -6,6 +6,9 @@ what they were made from in a sidecar (`saved_if_current`, `write_sidecar`).
 Temporary names are `<name>.<random>.tmp`, unique per write, so two processes
 writing the same file never write into one temporary file.
 
+`read_utf8(path, advice)` is the text of a file archsim reads (a config, a
+matrix), or an ArchsimError naming its first byte that is not UTF-8.
+
 `check_writable(folder)` creates `folder` when missing and writes (then removes)
 an empty file in it, so a command can refuse a folder it cannot write before any work.
 
@@ -36,6 +39,8 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
+from archsim.errors import ArchsimError
+
 TMP_SUFFIX = ".tmp"
 _staged: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("staged", default=None)  # (tmp, final)
 
@@ -59,6 +64,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if staged is None or (tmp, path) not in staged:
             tmp.unlink(missing_ok=True)
+
+
+def read_utf8(path: str | Path, advice: str) -> str:
+    """The text of `path` as UTF-8 (a byte order mark dropped); ArchsimError '... is not UTF-8 text (byte N is 0xXX);
+    ADVICE' otherwise."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); {advice}") from None
 
 
 def check_writable(folder: str | Path) -> Path:

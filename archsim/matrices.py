@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError, short_repr
-from archsim.files import all_or_nothing, atomic_path, write_rows
+from archsim.files import all_or_nothing, atomic_path, read_utf8, write_rows
 
 SEPARATORS = (",", ";", "\t")
 
@@ -46,11 +46,7 @@ def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise ArchsimError(f"matrix file not found: {path}")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
-                           "a matrix CSV is UTF-8") from None
+    text = read_utf8(path, "a matrix CSV is UTF-8")
     separator = _separator(text, path)
     rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=separator) if r]
     if len(rows) < 2:

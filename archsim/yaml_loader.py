@@ -28,6 +28,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from archsim.errors import ArchsimError, short_repr
+from archsim.files import read_utf8
 
 MAX_EXPANDED = 1_000_000  # values aliases may add to a document
 MAX_DEPTH = 64  # nesting levels
@@ -95,12 +96,7 @@ def read_yaml_file(path: Path):
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ArchsimError(f"{path} is {size:,} bytes; a config holds at most {MAX_FILE_BYTES:,}")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
-                           "save the config as UTF-8") from None
-    return load_yaml(text, str(path))
+    return load_yaml(read_utf8(path, "save the config as UTF-8"), str(path))
 
 
 def _check_size(root, where: str) -> None:

@@ -101,15 +101,14 @@ class StoreConnection(sqlite3.Connection):
     path: Path | None = None
 
     def execute(self, *args):
-        try:
-            return super().execute(*args)
-        except sqlite3.Error as e:
-            e.store_path = self.path
-            raise
+        return self._naming(super().execute, *args)
 
     def executemany(self, *args):
+        return self._naming(super().executemany, *args)
+
+    def _naming(self, call, *args):
         try:
-            return super().executemany(*args)
+            return call(*args)
         except sqlite3.Error as e:
             e.store_path = self.path
             raise
