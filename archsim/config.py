@@ -53,7 +53,7 @@ import attacks
 from archsim.data_spec import check_spec
 from archsim.errors import ArchsimError, short_repr
 from archsim.options import Option, check_keys, check_value
-from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.sat.formula import DEFAULT_EPS_S, check_eps_s
 from archsim.sat.precision import PRECISIONS
 from archsim.sat.result import NOISE_WARNING
 from archsim.settings import DistillSettings, EnsembleSettings, ShiftSettings, TrainSettings
@@ -169,6 +169,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     _warn_eps(attack)
     train = TrainSettings.from_section(raw["train"], "train") if raw.get("train") is not None else None
     top = {key: check_value(raw.get(key, option.default), option, key) for key, option in TOP_OPTIONS.items()}
+    check_eps_s(top["eps_s"])  # a floor above every possible rate would censor every pair
     cfg = RunConfig(models=models, data=data, attack=attack, train=train, source=source, **top)
     for i, spec in enumerate(models):
         if not spec.has_weights and (train is not None or spec.train is not None):
@@ -244,7 +245,7 @@ def _floats(value, i: int, key: str) -> list | None:
 def _warn_eps(attack: dict) -> None:
     """A Linf eps above 0.5 is likely a mistake: pixels live in [0, 1] (8/255, not 8)."""
     eps = attack.get("eps")
-    if attack.get("norm", "Linf") == "Linf" and isinstance(eps, (int, float)) and eps > 0.5:
+    if attacks.threat_model(attack).norm == "Linf" and isinstance(eps, (int, float)) and eps > 0.5:
         warnings.warn(f"attack.eps = {eps:g} is above 0.5 for a Linf attack on pixels in [0, 1] "
                       f"(did you mean {eps:g}/255?)", stacklevel=3)
 

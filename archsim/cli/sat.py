@@ -28,7 +28,8 @@ from archsim.cli.args import add_precision_arguments, add_run_arguments, run_con
 from archsim.matrices import mean_to_others
 from archsim.pipeline.dry_run import dry_run
 from archsim.pipeline.sat_in_store import sat_in_store
-from archsim.sat.effects import model_effects
+from archsim.sat.censoring import censored_note
+from archsim.sat.effects import effects_or_reason
 from archsim.store import RayExecutor, RunStore
 from archsim.terminal_table import format_table
 from archsim.zoo.build import build_run
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)
     paths = result.write(args.out)
     print_sat_summary(result, time.perf_counter() - start, cfg.noise_warning)
+    for line in result.sanity_warnings(run_.images.num_classes):
+        print(f"warning: {line}", file=sys.stderr)
     print(report.summary())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
@@ -81,14 +84,15 @@ def print_sat_summary(result, seconds: float, noise_warning: float) -> None:
     print(f"\n{len(names)} models, {result.clean_correct.shape[1]} images, {seconds:.1f} s")
     rows = []
     for i, name in enumerate(names):
-        mean = mean_to_others(result.sat, i)
+        mean = mean_to_others(result.sat_measured, i)
         rows.append([name, f"{result.clean_accuracy[i]:.3f}", f"{result.transfer[i, i]:.3f}",
                      "-" if noise is None else f"{noise[i]:.3f}", "-" if mean is None else f"{mean:.3f}"])
     print(format_table(["model", "clean acc", "white-box", "noise error", "mean SAT to others"], rows))
-    if len(names) >= 3:
-        r2 = model_effects(result.sat).r2
-        print(f"per-model effects (SAT_ij = mu + a_i + a_j) explain R^2 = {r2:.2f} of the off-diagonal SAT variance; "
-              f"--measure sat-adjusted is the pair term left")
+    censored = censored_note(names, result.censored)
+    if censored:
+        print(censored)
+    effects, why_not = effects_or_reason(result.sat, result.censored)
+    print(why_not or f"per-model effects (SAT_ij = mu + a_i + a_j) explain {effects.r2_summary()} of the "
+                     "off-diagonal SAT variance; --measure sat-adjusted is the pair term left")
     for line in result.fragility_warnings(noise_warning):
         print(f"warning: {line}", file=sys.stderr)
-

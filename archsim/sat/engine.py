@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 import attacks
 from archsim.errors import ArchsimError
 from archsim.sat import units
-from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.sat.formula import DEFAULT_EPS_S, check_eps_s
 from archsim.sat.precision import prepared
 from archsim.sat.result import SATResult
 
@@ -100,7 +100,6 @@ def _check_inputs(names, images, labels, eps_s, batch_size) -> None:
         raise ArchsimError(f"{len(images)} images but {len(labels)} labels")
     if len(labels) and int(labels.min()) < 0:
         raise ArchsimError("labels must be non-negative class indices")
-    if eps_s <= 0:
-        raise ArchsimError("eps_s must be positive (it is the floor inside the log)")
+    check_eps_s(eps_s)
     if batch_size < 1:
         raise ArchsimError("batch_size must be at least 1")

@@ -53,6 +53,18 @@ class Run:
     # (archsim.similarity.run_outputs): {key: value}, the key naming everything the value depends on
     memo: dict = field(default_factory=dict, repr=False, compare=False)
     untrained: list[str] = field(default_factory=list)  # with train=False: models whose weights are not cached
+    _validation_view: Run | None = field(default=None, repr=False, compare=False)
+
+    def on_validation(self) -> Run:
+        """The same models with the validation images as their evaluation images: what every choice is
+        computed on (`archsim.similarity.compute.decision_similarities`), so no choice sees a test image.
+        One view per run, with its own memo; ArchsimError when the run has no validation images."""
+        if self.validation is None:
+            raise ArchsimError("choices are made on validation images, disjoint from the test images, and this run "
+                               "has none: add `data.validation: {how: balanced, n: ..., seed: ...}` to the config")
+        if self._validation_view is None:
+            self._validation_view = Run(self.models, self.validation, None, training=self.training)
+        return self._validation_view
 
 
 def build_run(cfg: RunConfig, *, progress: bool = True, train: bool = True, place: bool = True) -> Run:
