@@ -10,8 +10,8 @@ error (what it means by its code: damaged, disk full, locked, ...; see
 `archsim.store.sqlite_errors`). Ctrl-C, SIGTERM and SIGHUP end a command with one
 line and status 128 + the signal's number (`archsim.cli.interrupts`); a reader of
 stdout that goes away (`| head`) ends it quietly (status 141). Warnings print as
-one `warning: ...` line each. Command modules
-parse, call the library and print; nothing outside `archsim.cli` imports them.
+one `warning: ...` line each. Command modules parse, call the library and print;
+nothing outside `archsim.cli` imports them.
 """
 
 from __future__ import annotations

@@ -230,7 +230,7 @@ def _begin(conn: sqlite3.Connection, wait_s: float, quiet: bool) -> None:
                 return
             except sqlite3.OperationalError as e:
                 waited = time.monotonic() - start
-                if (getattr(e, "sqlite_errorcode", 0) & 0xFF) not in (BUSY, LOCKED) or waited >= wait_s:
+                if ((getattr(e, "sqlite_errorcode", None) or 0) & 0xFF) not in (BUSY, LOCKED) or waited >= wait_s:
                     raise
             if not quiet and not announced and waited >= WAIT_NOTICE_S:
                 with _announcing:

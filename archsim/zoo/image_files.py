@@ -17,9 +17,9 @@ error naming it (os.walk would skip it silently).
 
 `open_image` decodes to the right pixel values whatever the file's mode: 1, 2,
 4 and 8-bit grey, palettes (with transparency too), RGB, CMYK, YCbCr, LAB,
-16 bits per channel (16-bit grey read as v / 65535, to the nearest 8-bit level,
-where PIL's own conversion clips it at 255; 16-bit colour is read by PIL at 8
-bits). Alpha is dropped, as torchvision and timm do; an EXIF orientation or an
+16 bits per channel (16-bit grey read as v / 65535, and a PGM of any maxval as
+v / maxval, to the nearest 8-bit level, where PIL's own conversion clips them at
+255; 16-bit colour is read by PIL at 8 bits). Alpha is dropped, as torchvision and timm do; an EXIF orientation or an
 ICC profile is not applied, as they do not either; a file with frames is read
 at its first. It refuses, by name: pixels of no fixed range (32-bit integer or
 float, mode I or F), a link to nothing, a file that is not a regular file (a
