@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 from contextlib import redirect_stdout
+from html import escape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -119,9 +120,9 @@ def test_demo_writes_a_complete_self_contained_report(runs):
                                  SECTIONS["summary"]]
     assert "Does choosing by a measure help? The decisions on sub-pools" in page.headings
     ensemble = json.loads((out / "ensembles" / "recommendation.json").read_text())
-    assert f"Use {', '.join(ensemble['members'])}" in html and f"Verdict: {ensemble['verdict']}" in html
+    assert f"Use {', '.join(ensemble['members'])}" in html and f"Verdict: {escape(ensemble['verdict'])}" in html
     teacher = json.loads((out / "distill" / "recommendation.json").read_text())
-    assert teacher["trained"] and f"Verdict: {teacher['verdict']}" in html
+    assert teacher["trained"] and f"Verdict: {escape(teacher['verdict'])}" in html
     # every figure the stages wrote is embedded (the standalone dendrogram is part of the heatmap), as a PNG
     written = {p.name: p for folder in FIGURE_FOLDERS for p in (out / folder).glob("*.png")}
     written.pop("dendrogram.png")
