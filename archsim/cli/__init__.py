@@ -22,7 +22,7 @@ from archsim.errors import ArchsimError, one_line
 
 COMMAND_MODULES = [f"archsim.cli.{name}" for name in (
     "sat", "similarity", "layers", "store", "weights_test", "zoo", "ensemble", "distill", "demo", "components",
-    "analyze")]
+    "analyze", "scorecard")]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,9 @@ Stages, each the code of the command named, with its files in DIR:
    matrix is reused when DIR/<measure>.key.json says it was made from the same models (weights),
    images, options and seed; a measure that fails for the zoo is skipped with its reason;
 4. components of the models, clustering of SAT, component importance and the comparison of SAT with
-   each measure; DIR/analysis/ (`archsim components`, `archsim analyze`), plus sat_heatmap.png;
+   each measure; DIR/analysis/ (`archsim components`, `archsim analyze`), plus sat_heatmap.png; then the
+   known-answer scorecard of every measure (seeds, split-half reliability, layer order); DIR/scorecard.csv
+   (`archsim scorecard`, which adds the untrained copies);
 5. ensembles chosen by SAT and by each measure, checked on the test images; DIR/ensembles/
    (`archsim ensemble`; skipped without `data.validation`), with the config's `ensemble:` size and draws;
 6. distillation into the config's `distill.student` from each of `distill.teachers`; DIR/distill/
@@ -36,6 +38,7 @@ from analysis.decisions.prediction_table import prediction_rows, write_predictio
 from analysis.decisions.stages import distill_stage, ensemble_stage
 from analysis.report.demo_analysis import Analysis, analyse
 from analysis.report.demo_report import write_report
+from analysis.report.demo_scorecard import scorecard_stage
 from analysis.report.sections import distill_section, ensemble_section, prediction_section
 from archsim.cli.args import check_out_dir, report_warnings
 from archsim.config import load_config
@@ -138,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
 
     sims = {"sat": (sat.names, sat.sat), **measures}
     t = time.perf_counter()
-    extra = []
+    section, outcome = scorecard_stage(out, cfg, run_, sat, measures, options, progress)
+    extra = [section] if section is not None else []
+    stages.add("scorecard", t, outcome)
+    t = time.perf_counter()
     section, outcome, ensembles = _ensembles(out / "ensembles", cfg, run_, predictions, sims, options)
     extra += [section] if section is not None else []
     stages.add("ensembles", t, outcome)

@@ -1,0 +1,167 @@
+"""The scorecard of a run: every measure through the known-answer tests (`archsim scorecard`, the demo's stage).
+
+    run_scorecard(out, cfg, run_, sat, measures, options, tests, progress) -> Scorecard
+
+`sat` is the run's SATResult and `measures` {name: (names, values)} the run's other matrices, as
+`archsim demo` computes them; each becomes a row, beside SAT, sat-adjusted and the fused measure (the mean
+rank of all of them, `analysis.scorecard.fusion`). The tests (TEST_NAMES; `known_answers`, `reliability`,
+`layer_order` have the formulas):
+
+- seeds: on the run's models, when some architecture has two or more seeds (else skipped with a note);
+- untrained: on the run's models and one untrained copy per architecture (`pools.untrained_pool`), every
+  measure computed afresh on that pool (SAT: the copies' attacks and evaluations added to the run store);
+- reliability: every measure on each half of the evaluation images (SAT's halves from the stored outcomes;
+  a measure of weights alone, which uses no images, is not applicable);
+- layer-order: for `cka`, the minibatch CKA of `archsim layers` inside every trained model.
+
+Everything computed is cached in DIR/scorecard/ (pool matrices with their content keys, the layer curves),
+so a rerun only reads it back; the scorecard itself goes to DIR/scorecard.csv and DIR/scorecard_seeds.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from analysis.scorecard.fusion import NAME as FUSED
+from analysis.scorecard.fusion import fused
+from analysis.scorecard.known_answers import (
+    Estimate,
+    architecture_auc,
+    mutual_nearest,
+    mutual_nearest_share,
+    seed_auc,
+    untrained_auc,
+)
+from analysis.scorecard.layer_order import first_layer_curves, layer_order
+from analysis.scorecard.pools import (
+    architectures,
+    half_run,
+    pool_matrices,
+    sat_matrices,
+    untrained_pool,
+    untrained_sat,
+)
+from analysis.scorecard.reliability import image_halves, reliability, sat_halves
+from analysis.scorecard.table import ArchitectureSeeds, Scorecard
+from archsim.files import saved_if_current, write_rows, write_sidecar
+from archsim.similarity.compute import measure_key
+from archsim.similarity.registry import oriented
+from archsim.similarity.weight_measures import MEASURES as WEIGHT_MEASURES
+
+TEST_NAMES = ("seeds", "untrained", "reliability", "layer-order")
+IMAGE_FREE = {m.name for m in WEIGHT_MEASURES}  # measures of the weights alone: the same on any images
+
+
+def run_scorecard(out, cfg, run_, sat, measures: dict, options: dict, *, tests=TEST_NAMES,
+                  progress: bool = False) -> Scorecard:
+    """The scorecard of `tests` for SAT, sat-adjusted, every measure of `measures` and the fused measure."""
+    out, card = Path(out), Scorecard()
+    arch = architectures(cfg)
+    names = list(sat.names)
+    trained = {**sat_matrices(sat), **similarities(measures, options, names)}
+    card.measures = [*trained, FUSED]
+    if "seeds" in tests:
+        _seeds(card, trained, [arch[n] for n in names], cfg.seed)
+    if "untrained" in tests:
+        _untrained(card, out, cfg, run_, list(measures), options, arch, progress)
+    if "reliability" in tests:
+        _reliability(card, out, cfg, run_, sat, trained, options, progress)
+    if "layer-order" in tests:
+        _layer_order(card, out, cfg, run_, names, arch, progress)
+    return card
+
+
+def similarities(measures: dict, options: dict, order: list[str]) -> dict[str, np.ndarray]:
+    """{measure: its matrix as a similarity (larger = more similar), models in `order`} of {measure: (names,
+    values)}."""
+    out = {}
+    for measure, (names, values) in measures.items():
+        idx = [list(names).index(n) for n in order]
+        out[measure] = oriented(measure, np.asarray(values, dtype=float)[np.ix_(idx, idx)], options[measure])
+    return out
+
+
+def _with_fused(matrices: dict) -> dict:
+    return {**matrices, FUSED: fused(matrices)} if matrices else {}
+
+
+def _seeds(card: Scorecard, matrices: dict, groups: list[str], seed: int) -> None:
+    repeated = sorted({g for g in groups if groups.count(g) > 1}, key=groups.index)
+    if not repeated:
+        card.notes.append("seeds: skipped: no architecture has two or more seeds in this pool (add a model that "
+                          "differs from another only in its `seed`)")
+        return
+    for measure, values in _with_fused(matrices).items():
+        card.add(measure, "seeds: AUC", seed_auc(values, groups, seed=seed))
+        card.add(measure, "seeds: mutual nearest", mutual_nearest_share(values, groups, seed=seed))
+        found = mutual_nearest(values, groups)
+        for a in repeated:
+            hits = [ok for (i, _), ok in found.items() if groups[i] == a]
+            card.per_architecture.append(ArchitectureSeeds(measure, a, groups.count(a),
+                                                           architecture_auc(values, groups, a), sum(hits), len(hits)))
+    card.notes.append(f"seeds: {len(repeated)} architecture(s) with seeds ({', '.join(repeated)}); the per-"
+                      "architecture values rest on 1 to 3 pairs each and have no interval")
+
+
+def _untrained(card: Scorecard, out: Path, cfg, run_, names: list[str], options: dict, arch: dict,
+               progress: bool) -> None:
+    pool_cfg, pool_run, copies = untrained_pool(cfg, run_)
+    labels = [s.label for s in pool_cfg.models]
+    computed, notes = pool_matrices(out / "scorecard" / "untrained", pool_cfg, pool_run, names, options, progress)
+    matrices = {**untrained_sat(out, pool_cfg, pool_run, progress), **similarities(computed, options, labels)}
+    groups = [arch.get(n) or arch[copies[n]] for n in labels]
+    trained = [n not in copies for n in labels]
+    for measure, values in _with_fused(matrices).items():
+        card.add(measure, "untrained: AUC", untrained_auc(values, groups, trained, seed=cfg.seed))
+    card.notes += [f"untrained: {n}" for n in notes]
+    card.notes.append(f"untrained: {len(copies)} untrained copies (one per architecture, `<label>_untrained`) "
+                      "scored against the trained models; their matrices are in scorecard/untrained/")
+
+
+def _reliability(card: Scorecard, out: Path, cfg, run_, sat, trained: dict, options: dict, progress: bool) -> None:
+    halves = image_halves(run_.images.labels.numpy(), cfg.seed)
+    matrices = [dict(sat_matrices(s)) for s in sat_halves(sat, halves)]
+    image_measures = [m for m in trained if m not in matrices[0] and m not in IMAGE_FREE]
+    for k, (idx, part) in enumerate(zip(halves, matrices)):
+        computed, notes = pool_matrices(out / "scorecard" / f"half_{'ab'[k]}", cfg, half_run(run_, idx),
+                                        image_measures, options, progress)
+        part.update(similarities(computed, options, list(sat.names)))
+        part.update({m: trained[m] for m in trained if m in IMAGE_FREE})  # the same on either half
+        card.notes += [f"reliability, half {'ab'[k]}: {n}" for n in notes]
+    halves_a, halves_b = _with_fused(matrices[0]), _with_fused(matrices[1])
+    for measure in halves_a:
+        if measure in IMAGE_FREE:
+            card.add(measure, "reliability", Estimate(np.nan, note="uses no images: not applicable"))
+        elif measure in halves_b:
+            card.add(measure, "reliability", reliability(halves_a[measure], halves_b[measure], seed=cfg.seed))
+    card.notes.append(f"reliability: each measure on two halves of {len(halves[0])} and {len(halves[1])} "
+                      "evaluation images (stratified by class); rho of their pairs, at half the images")
+
+
+def _layer_order(card: Scorecard, out: Path, cfg, run_, names: list[str], arch: dict, progress: bool) -> None:
+    path = out / "scorecard" / "layer_order.csv"
+    key = measure_key("cka", {"scorecard": "layer order", "batch_size": cfg.batch_size}, cfg, run_)
+    saved = saved_if_current(path, key)
+    if saved is None:
+        curves = first_layer_curves(run_, names, cfg.batch_size, progress)
+        write_rows(path, ["model", "layer", "depth", "cka_with_first"],
+                   [[m, layer, k, float(v)] for m, (layers, curve) in curves.items()
+                    for k, (layer, v) in enumerate(zip(layers, curve))])
+        write_sidecar(path, key)
+        curves = {m: curve for m, (_, curve) in curves.items()}
+    else:
+        curves = _read_curves(path)
+    card.add("cka", "layer order", layer_order(curves, arch, seed=cfg.seed))
+    card.notes.append("layer order: the minibatch CKA of `archsim layers` (unbiased HSIC) of each trained "
+                      "model's first stage with its later stages and pre_logits (scorecard/layer_order.csv)")
+
+
+def _read_curves(path: Path) -> dict[str, np.ndarray]:
+    curves: dict[str, list[float]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            curves.setdefault(row["model"], []).append(float(row["cka_with_first"]))
+    return {m: np.array(v) for m, v in curves.items()}
