@@ -296,6 +296,10 @@ def test_scorecard_command_answers_first_and_a_rerun_reuses_everything(config, t
     assert status == 0 and "ran 0 attack and 0 evaluation units" in second
     assert written == {p: p.stat().st_mtime_ns for p in (out / "scorecard").rglob("*.csv")}  # read back, not made
     assert list(csv.DictReader(open(out / "scorecard.csv"))) == rows
+    status, third = scorecard("--config", str(path), "--out", str(out), "--measures", "cka")  # another key
+    assert status == 0 and {r["measure"] for r in csv.DictReader(open(out / "scorecard.csv"))} == {
+        "sat", "sat-adjusted", "cka", "fused (mean rank)"}
+    assert written == {p: p.stat().st_mtime_ns for p in (out / "scorecard").rglob("*.csv")}  # cka's pools reused
 
 
 def test_a_pool_without_seeds_skips_the_seed_test_with_a_note(config, tmp_path):

@@ -28,7 +28,6 @@ def scorecard_stage(out, cfg, run_, sat, measures: dict, options: dict, progress
         return None, f"skipped: {e}"
     card.notes.append("untrained copies: not in the demo (one more attack per architecture); "
                       "`archsim scorecard --config FILE --out DIR` adds them")
-    card.write(out)
     return scorecard_section(card), "; ".join(line.split(";")[0] for line in card.answers())
 
 

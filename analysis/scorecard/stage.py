@@ -14,13 +14,17 @@ rank of all of them, `analysis.scorecard.fusion`). The tests (TEST_NAMES; `known
   a measure of weights alone, which uses no images, is not applicable);
 - layer-order: for `cka`, the minibatch CKA of `archsim layers` inside every trained model.
 
-Everything computed is cached in DIR/scorecard/ (pool matrices with their content keys, the layer curves),
-so a rerun only reads it back; the scorecard itself goes to DIR/scorecard.csv and DIR/scorecard_seeds.csv.
+The scorecard goes to DIR/scorecard.csv and DIR/scorecard_seeds.csv, with a sidecar recording what it was made
+from (`scorecard_key`), so a rerun on the same models, images and matrices reads it back; what the tests
+computed is cached in DIR/scorecard/ (the pools' matrices with their content keys, the layer curves), so a
+change of one measure recomputes only that measure's pools.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,22 +51,27 @@ from analysis.scorecard.pools import (
 from analysis.scorecard.reliability import image_halves, reliability, sat_halves
 from analysis.scorecard.table import ArchitectureSeeds, Scorecard
 from archsim.files import saved_if_current, write_rows, write_sidecar
+from archsim.store import dataset_entry, model_entry
 from archsim.similarity.compute import measure_key
-from archsim.similarity.registry import oriented
+from archsim.similarity.registry import get_measure, oriented
 from archsim.similarity.weight_measures import MEASURES as WEIGHT_MEASURES
 
 TEST_NAMES = ("seeds", "untrained", "reliability", "layer-order")
+VERSION = 1  # raised when a statistic changes, so a scorecard of the old one is not read back
 IMAGE_FREE = {m.name for m in WEIGHT_MEASURES}  # measures of the weights alone: the same on any images
 
 
 def run_scorecard(out, cfg, run_, sat, measures: dict, options: dict, *, tests=TEST_NAMES,
                   progress: bool = False) -> Scorecard:
-    """The scorecard of `tests` for SAT, sat-adjusted, every measure of `measures` and the fused measure."""
-    out, card = Path(out), Scorecard()
-    arch = architectures(cfg)
-    names = list(sat.names)
+    """The scorecard of `tests` for SAT, sat-adjusted, every measure of `measures` and the fused measure, written to
+    DIR/scorecard.csv and DIR/scorecard_seeds.csv; read back from them when their sidecar records this key."""
+    out, names = Path(out), list(sat.names)
     trained = {**sat_matrices(sat), **similarities(measures, options, names)}
-    card.measures = [*trained, FUSED]
+    key = scorecard_key(cfg, run_, trained, options, tests)
+    saved = saved_if_current(out / "scorecard.csv", key)
+    if saved is not None:
+        return Scorecard.read(out, saved.get("notes", []))
+    card, arch = Scorecard(measures=[*trained, FUSED]), architectures(cfg)
     if "seeds" in tests:
         _seeds(card, trained, [arch[n] for n in names], cfg.seed)
     if "untrained" in tests:
@@ -71,7 +80,22 @@ def run_scorecard(out, cfg, run_, sat, measures: dict, options: dict, *, tests=T
         _reliability(card, out, cfg, run_, sat, trained, options, progress)
     if "layer-order" in tests:
         _layer_order(card, out, cfg, run_, names, arch, progress)
+    card.write(out)
+    write_sidecar(out / "scorecard.csv", key, notes=card.notes)
     return card
+
+
+def scorecard_key(cfg, run_, trained: dict, options: dict, tests) -> dict:
+    """What a scorecard is made from: the tests, seed and attack, every model (weights hash) and the images, and each
+    measure's name, version, options and matrix (sha256 of its values)."""
+    key = {"version": VERSION, "tests": sorted(tests), "seed": cfg.seed, "batch_size": cfg.batch_size,
+           "attack": cfg.attack, "eps_s": cfg.eps_s, "precision": cfg.precision,
+           "models": [[s.label, model_entry(s.label, s.name, s.kwargs, run_.models[s.label]).key] for s in cfg.models],
+           "images": dataset_entry(run_.images).key,
+           "measures": [[m, get_measure(m).version, options.get(m, {}),
+                         hashlib.sha256(np.ascontiguousarray(v, dtype=float).tobytes()).hexdigest()]
+                        for m, v in trained.items()]}
+    return json.loads(json.dumps(key, default=str))
 
 
 def similarities(measures: dict, options: dict, order: list[str]) -> dict[str, np.ndarray]:

@@ -1,7 +1,7 @@
 """The scorecard: measure x test, each an estimate with its interval, the best measure per test marked.
 
     Scorecard(tests).add(measure, test, estimate); .best(test); .verdict(measure, test); .answers()
-    Scorecard.write(out) -> DIR/scorecard.csv and DIR/scorecard_seeds.csv, all or nothing
+    Scorecard.write(out) -> DIR/scorecard.csv and DIR/scorecard_seeds.csv, all or nothing; Scorecard.read(out, notes)
 
 The columns (TESTS, with the value a measure that knows nothing would get):
 
@@ -21,6 +21,7 @@ run; n: the pairs, seed pairs or steps behind the value). scorecard_seeds.csv: t
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +116,20 @@ class Scorecard:
         with all_or_nothing():
             return [write_rows(out / "scorecard.csv", CSV_HEADER, self.rows()),
                     write_rows(out / "scorecard_seeds.csv", SEEDS_HEADER, [r.values() for r in self.per_architecture])]
+
+    @classmethod
+    def read(cls, out, notes: list[str]) -> Scorecard:
+        """The scorecard written to DIR by `write` (values to 6 significant digits), with these notes."""
+        card = cls(notes=list(notes))
+        with open(Path(out) / "scorecard.csv", newline="") as f:
+            for r in csv.DictReader(f):
+                card.add(r["measure"], r["test"], Estimate(float(r["value"]), float(r["ci_low"]), float(r["ci_high"]),
+                                                           int(r["n"]), r["note"]))
+        with open(Path(out) / "scorecard_seeds.csv", newline="") as f:
+            card.per_architecture = [ArchitectureSeeds(r["measure"], r["architecture"], int(r["models"]),
+                                                       float(r["auc"]), int(r["mutual_nearest"]), int(r["seed_pairs"]))
+                                     for r in csv.DictReader(f)]
+        return card
 
     def cell(self, measure: str, test: str) -> str:
         """The value with its interval for a table, '*' marking the test's best; '-' when not run."""

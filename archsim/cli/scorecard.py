@@ -62,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     sat.write(out)
     measures, notes = pool_matrices(out, cfg, run_, metrics, options, progress)
     card = run_scorecard(out, cfg, run_, sat, measures, options, tests=tests, progress=progress)
-    written = card.write(out)
     print(f"\nscorecard of {len(card.measures)} measures on {len(sat.names)} models, {len(run_.images)} images "
           f"(SAT: {units.summary()}), {time.perf_counter() - start:.1f} s")
     for line in card.answers():
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(["measure", *card.tests], [[m, *(card.cell(m, t) for t in card.tests)] for m in card.measures]))
     for note in notes + card.notes:
         print(f"note: {note}")
-    print(f"wrote {', '.join(str(p) for p in written)}")
+    print(f"wrote {out / 'scorecard.csv'}, {out / 'scorecard_seeds.csv'}")
     return 0
 
 
