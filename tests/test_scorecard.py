@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from analysis.scorecard.fusion import fused
 from analysis.scorecard.known_answers import (
+    Estimate,
     architecture_auc,
     mutual_nearest,
     mutual_nearest_share,
@@ -24,6 +25,7 @@ from analysis.scorecard.known_answers import (
 )
 from analysis.scorecard.layer_order import first_layer_curves, layer_order, monotone_steps
 from analysis.scorecard.pools import architectures, half_run, pool_matrices
+from analysis.scorecard.stage import brief
 from analysis.scorecard.reliability import image_halves, reliability, resampled_spearman, sat_halves
 from analysis.scorecard.table import Scorecard
 from archsim.cli import main
@@ -248,10 +250,23 @@ def test_the_scorecard_marks_the_best_and_says_which_pass(tmp_path):
     assert card.answers()[0].startswith("seeds: AUC: best blocks (1.000 [1.000, 1.000]); above chance: blocks; "
                                         "not above chance: inverted")
     assert card.cell("blocks", "seeds: AUC").endswith("*") and card.cell("inverted", "reliability") == "-"
+    card.add("partial", "seeds: AUC", Estimate(1.0, n=3))  # defined on 3 of 66 pairs: shown so, never the best
+    assert card.best("seeds: AUC") == ["blocks"] and card.cell("partial", "seeds: AUC") == "1.000 (on 3 of 66)"
     card.write(tmp_path)
-    rows = list(csv.DictReader(open(tmp_path / "scorecard.csv")))
+    Scorecard.read(tmp_path, []).write(tmp_path / "again")
+    for name in ("scorecard.csv", "scorecard_seeds.csv"):
+        assert (tmp_path / "again" / name).read_text() == (tmp_path / name).read_text()
+    rows = list(csv.DictReader(open(tmp_path / "scorecard.csv")))[:2]
     assert [(r["measure"], r["best"], r["verdict"]) for r in rows] == [("blocks", "True", "above chance"),
                                                                         ("inverted", "False", "not above chance")]
+
+
+def test_a_pools_notes_are_kept_brief():
+    notes = ["cka: layer pre_logits", "cka: a vs b: constant", "cka: a vs c: constant", "cka: a vs d: constant",
+             "rsa: layer pre_logits"]
+    assert brief(notes, "untrained") == ["untrained: cka: layer pre_logits", "untrained: cka: a vs b: constant",
+                                         "untrained: rsa: layer pre_logits",
+                                         "untrained: cka: and 2 more notes like these"]
 
 
 # -- archsim scorecard end to end ------------------------------------------------------------------------------
@@ -306,7 +321,7 @@ def test_a_pool_without_seeds_skips_the_seed_test_with_a_note(config, tmp_path):
     status, text = scorecard("--config", str(config(["resnet", "vit"])), "--out", str(tmp_path / "o"),
                              "--measures", "", "--tests", "seeds,reliability")
     assert status == 0
-    assert "note: seeds: skipped: no architecture has two or more seeds in this pool" in text
+    assert "note: seeds: skipped: no architecture has two or more models in this pool" in text
     assert {r["test"] for r in csv.DictReader(open(tmp_path / "o" / "scorecard.csv"))} == {"reliability"}
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,14 +73,14 @@ def run_scorecard(out, cfg, run_, sat, measures: dict, options: dict, *, tests=T
     if saved is not None:
         return Scorecard.read(out, saved.get("notes", []))
     card, arch = Scorecard(measures=[*trained, FUSED]), architectures(cfg)
-    if "seeds" in tests:
-        _seeds(card, trained, [arch[n] for n in names], cfg.seed)
-    if "untrained" in tests:
-        _untrained(card, out, cfg, run_, list(measures), options, arch, progress)
-    if "reliability" in tests:
-        _reliability(card, out, cfg, run_, sat, trained, options, progress)
-    if "layer-order" in tests:
-        _layer_order(card, out, cfg, run_, names, arch, progress)
+    steps = {"seeds": lambda: _seeds(card, trained, [arch[n] for n in names], cfg.seed),
+             "untrained": lambda: _untrained(card, out, cfg, run_, list(measures), options, arch, progress),
+             "reliability": lambda: _reliability(card, out, cfg, run_, sat, trained, options, progress),
+             "layer-order": lambda: _layer_order(card, out, cfg, run_, names, arch, progress)}
+    for test in (t for t in TEST_NAMES if t in tests):
+        start = time.perf_counter()
+        steps[test]()
+        card.seconds[test] = time.perf_counter() - start
     card.write(out)
     write_sidecar(out / "scorecard.csv", key, notes=card.notes)
     return card
@@ -115,8 +116,8 @@ def _with_fused(matrices: dict) -> dict:
 def _seeds(card: Scorecard, matrices: dict, groups: list[str], seed: int) -> None:
     repeated = sorted({g for g in groups if groups.count(g) > 1}, key=groups.index)
     if not repeated:
-        card.notes.append("seeds: skipped: no architecture has two or more seeds in this pool (add a model that "
-                          "differs from another only in its `seed`)")
+        card.notes.append("seeds: skipped: no architecture has two or more models in this pool (add one that "
+                          "differs from another only in its `seed` or its weights)")
         return
     for measure, values in _with_fused(matrices).items():
         card.add(measure, "seeds: AUC", seed_auc(values, groups, seed=seed))
@@ -127,7 +128,7 @@ def _seeds(card: Scorecard, matrices: dict, groups: list[str], seed: int) -> Non
             card.per_architecture.append(ArchitectureSeeds(measure, a, groups.count(a),
                                                            architecture_auc(values, groups, a), sum(hits), len(hits)))
     card.notes.append(f"seeds: {len(repeated)} architecture(s) with seeds ({', '.join(repeated)}); the per-"
-                      "architecture values rest on 1 to 3 pairs each and have no interval")
+                      "architecture values rest on a few pairs each and have no interval")
 
 
 def _untrained(card: Scorecard, out: Path, cfg, run_, names: list[str], options: dict, arch: dict,
@@ -140,7 +141,7 @@ def _untrained(card: Scorecard, out: Path, cfg, run_, names: list[str], options:
     trained = [n not in copies for n in labels]
     for measure, values in _with_fused(matrices).items():
         card.add(measure, "untrained: AUC", untrained_auc(values, groups, trained, seed=cfg.seed))
-    card.notes += [f"untrained: {n}" for n in notes]
+    card.notes += brief(notes, "untrained")
     card.notes.append(f"untrained: {len(copies)} untrained copies (one per architecture, `<label>_untrained`) "
                       "scored against the trained models; their matrices are in scorecard/untrained/")
 
@@ -154,7 +155,7 @@ def _reliability(card: Scorecard, out: Path, cfg, run_, sat, trained: dict, opti
                                         image_measures, options, progress)
         part.update(similarities(computed, options, list(sat.names)))
         part.update({m: trained[m] for m in trained if m in IMAGE_FREE})  # the same on either half
-        card.notes += [f"reliability, half {'ab'[k]}: {n}" for n in notes]
+        card.notes += brief(notes, f"reliability, half {'ab'[k]}")
     halves_a, halves_b = _with_fused(matrices[0]), _with_fused(matrices[1])
     for measure in halves_a:
         if measure in IMAGE_FREE:
@@ -181,6 +182,16 @@ def _layer_order(card: Scorecard, out: Path, cfg, run_, names: list[str], arch: 
     card.add("cka", "layer order", layer_order(curves, arch, seed=cfg.seed))
     card.notes.append("layer order: the minibatch CKA of `archsim layers` (unbiased HSIC) of each trained "
                       "model's first stage with its later stages and pre_logits (scorecard/layer_order.csv)")
+
+
+def brief(notes: list[str], where: str, *, each: int = 2) -> list[str]:
+    """The notes of a pool, `where: ` before each: at most `each` per measure, then how many more it had."""
+    by_measure: dict[str, list[str]] = {}
+    for note in notes:
+        by_measure.setdefault(note.split(":")[0], []).append(note)
+    return [f"{where}: {note}" for group in by_measure.values() for note in group[:each]] + [
+        f"{where}: {group[0].split(':')[0]}: and {len(group) - each} more notes like these"
+        for group in by_measure.values() if len(group) > each]
 
 
 def _read_curves(path: Path) -> dict[str, np.ndarray]:

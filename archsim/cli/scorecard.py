@@ -57,10 +57,14 @@ def run(args: argparse.Namespace) -> int:
     if "reliability" in tests:  # before any training
         check_splittable(len(split_indices(describe(cfg.data), cfg.data)[1]))
     out, progress = Path(args.out), not args.no_progress
+    seconds, t = {}, time.perf_counter()
     run_ = build_run(cfg, progress=progress)
+    seconds["zoo"], t = time.perf_counter() - t, time.perf_counter()
     sat, units = sat_in_store(out, cfg, run_, progress=progress)
     sat.write(out)
+    seconds["SAT"], t = time.perf_counter() - t, time.perf_counter()
     measures, notes = pool_matrices(out, cfg, run_, metrics, options, progress)
+    seconds["measures"] = time.perf_counter() - t
     card = run_scorecard(out, cfg, run_, sat, measures, options, tests=tests, progress=progress)
     print(f"\nscorecard of {len(card.measures)} measures on {len(sat.names)} models, {len(run_.images)} images "
           f"(SAT: {units.summary()}), {time.perf_counter() - start:.1f} s")
@@ -70,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(["measure", *card.tests], [[m, *(card.cell(m, t) for t in card.tests)] for m in card.measures]))
     for note in notes + card.notes:
         print(f"note: {note}")
+    seconds.update(card.seconds or {"scorecard (read back)": time.perf_counter() - start - sum(seconds.values())})
+    print(format_table(["stage", "seconds"], [[k, f"{v:.1f}"] for k, v in seconds.items()]))
     print(f"wrote {out / 'scorecard.csv'}, {out / 'scorecard_seeds.csv'}")
     return 0
 
