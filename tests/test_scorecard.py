@@ -219,10 +219,23 @@ def test_layer_order_counts_the_steps_that_fall_after_the_first(tiny_run):
     share = layer_order({"a": [1, 0.8, 0.6, 0.7, 0.5], "b": [1, 0.5, 0.4, 0.3]}, {"a": "A", "b": "B"})
     assert (share.value, share.n) == (4 / 5, 5)
     _, run_ = tiny_run
-    curves = first_layer_curves(run_, ["r0"], batch_size=20)
+    curves, notes = first_layer_curves(run_, ["r0"], batch_size=20)
     layers, curve = curves["r0"]
+    assert notes == []
     assert layers[-1] == "pre_logits" and len(curve) == len(layers) >= 3
     assert curve[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_model_whose_stages_cannot_be_read_is_left_out_of_the_layer_order_with_a_note(tiny_run):
+    """PiT's stages return tuples: its layer curve cannot be formed, and the others still are."""
+    cfg, run_ = tiny_run
+    pit = parse_config({"data": cfg.data, "models": [{"name": "pit_ti_224", "label": "p0", "kwargs": {
+        "num_classes": 10, "img_size": 16, "patch_size": 4, "stride": 2, "base_dims": [16, 16], "depth": [1, 1],
+        "heads": [2, 2]}}]}).models[0]
+    with_pit = Run({**run_.models, "p0": wrap(pit)}, run_.images)
+    curves, notes = first_layer_curves(with_pit, ["r0", "p0"], batch_size=20)
+    assert list(curves) == ["r0"]
+    assert notes == ["p0 left out: layer 'transformers.0' returns tuple, not a tensor; pick another module"]
 
 
 def test_the_fused_measure_keeps_one_measures_order_and_combines_several():
@@ -261,12 +274,11 @@ def test_the_scorecard_marks_the_best_and_says_which_pass(tmp_path):
                                                                         ("inverted", "False", "not above chance")]
 
 
-def test_a_pools_notes_are_kept_brief():
-    notes = ["cka: layer pre_logits", "cka: a vs b: constant", "cka: a vs c: constant", "cka: a vs d: constant",
-             "rsa: layer pre_logits"]
-    assert brief(notes, "untrained") == ["untrained: cka: layer pre_logits", "untrained: cka: a vs b: constant",
-                                         "untrained: rsa: layer pre_logits",
-                                         "untrained: cka: and 2 more notes like these"]
+def test_a_pools_notes_name_the_measures_left_out_and_where_the_rest_are():
+    notes = ["cka: layer pre_logits", "cka: a vs b: constant", "rsa: left out: ArchsimError: too few images"]
+    assert brief(notes, "untrained", "scorecard/untrained") == [
+        "untrained: rsa: left out: ArchsimError: too few images",
+        "untrained: each measure's notes on this pool are in scorecard/untrained/<measure>.key.json"]
 
 
 # -- archsim scorecard end to end ------------------------------------------------------------------------------

@@ -6,10 +6,13 @@
 The demo runs DEMO_TESTS, the tests its pool allows cheaply: the seeds (from the matrices it has), split-half
 reliability (SAT's halves from the stored outcomes; each other measure on two halves of the images) and the
 layer order. The untrained copies are left to `archsim scorecard`: they add one attack per architecture.
-A stage that cannot run (too few images to split, ...) is skipped with its reason, not fatal.
+A test the pool cannot take (too few images to split, ...) is skipped with its reason, and so is the stage
+when it cannot run at all: neither is fatal to the demo.
 """
 
 from __future__ import annotations
+
+import math
 
 from analysis.report.render import Section, Table
 from analysis.scorecard.stage import run_scorecard
@@ -41,7 +44,8 @@ def scorecard_section(card: Scorecard) -> Section:
                             + ".")]
     architectures = list(dict.fromkeys(r.architecture for r in card.per_architecture))
     if architectures:
-        cells = {(r.measure, r.architecture): f"{r.auc:.3f}; {r.mutual} of {r.pairs}" for r in card.per_architecture}
+        cells = {(r.measure, r.architecture): f"{'n/a' if math.isnan(r.auc) else f'{r.auc:.3f}'}; {r.mutual} of {r.pairs}"
+                 for r in card.per_architecture}
         tables.append(Table(["measure", *architectures],
                             [[m, *(cells.get((m, a), "-") for a in architectures)] for m in card.measures
                              if any((m, a) in cells for a in architectures)],

@@ -1,6 +1,6 @@
 """Layer order: within one model, similarity to the first block should fall with depth.
 
-    first_layer_curves(run_, labels, batch_size, progress) -> {label: (layers, curve)}
+    first_layer_curves(run_, labels, batch_size, progress) -> ({label: (layers, curve)}, notes)
     monotone_steps(curve) -> (falling steps, steps)
     layer_order(curves, groups) -> Estimate: the share of falling steps over every model
 
@@ -17,19 +17,24 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.scorecard.known_answers import Estimate, group_index, share
+from archsim.errors import ArchsimError
 from archsim.similarity.activations import default_layers
 from archsim.similarity.layer_cka import layer_cka
 
 
-def first_layer_curves(run_, labels, batch_size: int, progress: bool = False) -> dict[str, tuple[list, np.ndarray]]:
-    """{label: (its layers, minibatch CKA of its first layer with each of them)} for the models `labels`."""
-    out = {}
+def first_layer_curves(run_, labels, batch_size: int, progress: bool = False):
+    """({label: (its layers, minibatch CKA of its first layer with each of them)}, notes) for the models `labels`;
+    a model whose layers cannot be read (a stage that returns a tuple, ...) is left out with a note."""
+    out, notes = {}, []
     for label in labels:
         model = run_.models[label]
         layers = default_layers(model)
-        out[label] = layers, layer_cka(model, model, run_.images.images, layers[:1], layers,
-                                       batch_size=batch_size, progress=progress)[0]
-    return out
+        try:
+            out[label] = layers, layer_cka(model, model, run_.images.images, layers[:1], layers,
+                                           batch_size=batch_size, progress=progress)[0]
+        except ArchsimError as e:
+            notes.append(f"{label} left out: {e}")
+    return out, notes
 
 
 def monotone_steps(curve) -> tuple[int, int]:

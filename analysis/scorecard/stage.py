@@ -14,6 +14,9 @@ rank of all of them, `analysis.scorecard.fusion`). The tests (TEST_NAMES; `known
   a measure of weights alone, which uses no images, is not applicable);
 - layer-order: for `cka`, the minibatch CKA of `archsim layers` inside every trained model.
 
+A test the pool cannot take (ArchsimError: too few images to split, ...) is skipped with its reason in the
+notes; the other tests still run.
+
 The scorecard goes to DIR/scorecard.csv and DIR/scorecard_seeds.csv, with a sidecar recording what it was made
 from (`scorecard_key`), so a rerun on the same models, images and matrices reads it back; what the tests
 computed is cached in DIR/scorecard/ (the pools' matrices with their content keys, the layer curves), so a
@@ -51,6 +54,7 @@ from analysis.scorecard.pools import (
 )
 from analysis.scorecard.reliability import image_halves, reliability, sat_halves
 from analysis.scorecard.table import ArchitectureSeeds, Scorecard
+from archsim.errors import ArchsimError
 from archsim.files import saved_if_current, write_rows, write_sidecar
 from archsim.store import dataset_entry, model_entry
 from archsim.similarity.compute import measure_key
@@ -79,7 +83,10 @@ def run_scorecard(out, cfg, run_, sat, measures: dict, options: dict, *, tests=T
              "layer-order": lambda: _layer_order(card, out, cfg, run_, names, arch, progress)}
     for test in (t for t in TEST_NAMES if t in tests):
         start = time.perf_counter()
-        steps[test]()
+        try:
+            steps[test]()
+        except ArchsimError as e:  # a test this pool cannot take is skipped with its reason; the others still run
+            card.notes.append(f"{test}: skipped: {e}")
         card.seconds[test] = time.perf_counter() - start
     card.write(out)
     write_sidecar(out / "scorecard.csv", key, notes=card.notes)
@@ -141,7 +148,7 @@ def _untrained(card: Scorecard, out: Path, cfg, run_, names: list[str], options:
     trained = [n not in copies for n in labels]
     for measure, values in _with_fused(matrices).items():
         card.add(measure, "untrained: AUC", untrained_auc(values, groups, trained, seed=cfg.seed))
-    card.notes += brief(notes, "untrained")
+    card.notes += brief(notes, "untrained", "scorecard/untrained")
     card.notes.append(f"untrained: {len(copies)} untrained copies (one per architecture, `<label>_untrained`) "
                       "scored against the trained models; their matrices are in scorecard/untrained/")
 
@@ -150,12 +157,14 @@ def _reliability(card: Scorecard, out: Path, cfg, run_, sat, trained: dict, opti
     halves = image_halves(run_.images.labels.numpy(), cfg.seed)
     matrices = [dict(sat_matrices(s)) for s in sat_halves(sat, halves)]
     image_measures = [m for m in trained if m not in matrices[0] and m not in IMAGE_FREE]
+    notes = []
     for k, (idx, part) in enumerate(zip(halves, matrices)):
-        computed, notes = pool_matrices(out / "scorecard" / f"half_{'ab'[k]}", cfg, half_run(run_, idx),
-                                        image_measures, options, progress)
+        computed, half_notes = pool_matrices(out / "scorecard" / f"half_{'ab'[k]}", cfg, half_run(run_, idx),
+                                             image_measures, options, progress)
         part.update(similarities(computed, options, list(sat.names)))
         part.update({m: trained[m] for m in trained if m in IMAGE_FREE})  # the same on either half
-        card.notes += brief(notes, f"reliability, half {'ab'[k]}")
+        notes += [f"half {'ab'[k]}: {n}" for n in half_notes]
+    card.notes += brief(notes, "reliability", "scorecard/half_a and half_b")
     halves_a, halves_b = _with_fused(matrices[0]), _with_fused(matrices[1])
     for measure in halves_a:
         if measure in IMAGE_FREE:
@@ -171,27 +180,24 @@ def _layer_order(card: Scorecard, out: Path, cfg, run_, names: list[str], arch: 
     key = measure_key("cka", {"scorecard": "layer order", "batch_size": cfg.batch_size}, cfg, run_)
     saved = saved_if_current(path, key)
     if saved is None:
-        curves = first_layer_curves(run_, names, cfg.batch_size, progress)
+        curves, notes = first_layer_curves(run_, names, cfg.batch_size, progress)
         write_rows(path, ["model", "layer", "depth", "cka_with_first"],
                    [[m, layer, k, float(v)] for m, (layers, curve) in curves.items()
                     for k, (layer, v) in enumerate(zip(layers, curve))])
-        write_sidecar(path, key)
+        write_sidecar(path, key, notes=notes)
         curves = {m: curve for m, (_, curve) in curves.items()}
     else:
-        curves = _read_curves(path)
+        curves, notes = _read_curves(path), saved.get("notes", [])
+    card.notes += [f"layer order: {n}" for n in notes]
     card.add("cka", "layer order", layer_order(curves, arch, seed=cfg.seed))
     card.notes.append("layer order: the minibatch CKA of `archsim layers` (unbiased HSIC) of each trained "
                       "model's first stage with its later stages and pre_logits (scorecard/layer_order.csv)")
 
 
-def brief(notes: list[str], where: str, *, each: int = 2) -> list[str]:
-    """The notes of a pool, `where: ` before each: at most `each` per measure, then how many more it had."""
-    by_measure: dict[str, list[str]] = {}
-    for note in notes:
-        by_measure.setdefault(note.split(":")[0], []).append(note)
-    return [f"{where}: {note}" for group in by_measure.values() for note in group[:each]] + [
-        f"{where}: {group[0].split(':')[0]}: and {len(group) - each} more notes like these"
-        for group in by_measure.values() if len(group) > each]
+def brief(notes: list[str], where: str, folders: str) -> list[str]:
+    """A pool's notes for the scorecard: the measures left out of it, then where every measure's own notes are."""
+    return [f"{where}: {note}" for note in notes if ": left out: " in note] + [
+        f"{where}: each measure's notes on this pool are in {folders}/<measure>.key.json"]
 
 
 def _read_curves(path: Path) -> dict[str, np.ndarray]:
