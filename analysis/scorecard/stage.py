@@ -74,7 +74,7 @@ def run_scorecard(out, cfg, run_, sat, measures: dict, options: dict, *, tests=T
     trained = {**sat_matrices(sat), **similarities(measures, options, names)}
     key = scorecard_key(cfg, run_, trained, options, tests)
     saved = saved_if_current(out / "scorecard.csv", key)
-    if saved is not None:
+    if saved is not None and (out / "scorecard_seeds.csv").is_file():
         return Scorecard.read(out, saved.get("notes", []))
     card, arch = Scorecard(measures=[*trained, FUSED]), architectures(cfg)
     steps = {"seeds": lambda: _seeds(card, trained, [arch[n] for n in names], cfg.seed),

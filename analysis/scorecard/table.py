@@ -15,7 +15,7 @@ The columns (TESTS, with the value a measure that knows nothing would get):
 A measure passes a test with a chance level when the test's 95% interval lies above it ("above chance");
 "not above chance" when the interval reaches it; no verdict without an interval (the pool is too small for
 one, and says so in the note). The best measure of a test is the one with the highest value (ties: all) among
-those whose value rests on at least half the pairs (or steps) of the measure that covers the most; a value on
+those whose value rests on more than half the pairs (or steps) of the measure that covers the most; a value on
 fewer is shown with its count ("on 3 of 21").
 scorecard.csv: measure, test, value, ci_low, ci_high, n, best, verdict, note (one row per measure and test
 run; n: the pairs, seed pairs or steps behind the value). scorecard_seeds.csv: the seed test per architecture.
@@ -78,11 +78,11 @@ class Scorecard:
         return max((e.n for (_, t), e in self.scores.items() if t == test), default=0)
 
     def best(self, test: str) -> list[str]:
-        """The measures with the highest finite value of `test` among those that cover at least half of its pairs
+        """The measures with the highest finite value of `test` among those that cover more than half of its pairs
         (a measure defined on a few pairs only cannot be the best); empty when none has one."""
         full = self.coverage(test)
         values = {m: e.value for (m, t), e in self.scores.items()
-                  if t == test and np.isfinite(e.value) and 2 * e.n >= full}
+                  if t == test and np.isfinite(e.value) and 2 * e.n > full}
         top = max(values.values(), default=np.nan)
         return [m for m, v in values.items() if v == top]
 
@@ -147,6 +147,6 @@ class Scorecard:
         if e is None or not np.isfinite(e.value):
             return "-" if e is None else "n/a"
         text = f"{e.value:.3f}" + (f" [{e.low:.2f}, {e.high:.2f}]" if np.isfinite(e.low) else "")
-        if 2 * e.n < self.coverage(test):
+        if 2 * e.n <= self.coverage(test):
             text += f" (on {e.n} of {self.coverage(test)})"
         return text + (" *" if measure in self.best(test) else "")
