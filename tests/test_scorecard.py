@@ -23,10 +23,19 @@ from analysis.scorecard.known_answers import (
     seed_masks,
     untrained_auc,
 )
-from analysis.scorecard.layer_order import first_layer_curves, layer_order, monotone_steps
+from analysis.scorecard.layer_order import (
+    first_layer_curves,
+    layer_order,
+    monotone_steps,
+)
 from analysis.scorecard.pools import architectures, half_run, pool_matrices
+from analysis.scorecard.reliability import (
+    image_halves,
+    reliability,
+    resampled_spearman,
+    sat_halves,
+)
 from analysis.scorecard.stage import brief
-from analysis.scorecard.reliability import image_halves, reliability, resampled_spearman, sat_halves
 from analysis.scorecard.table import Scorecard
 from archsim.cli import main
 from archsim.config import parse_config
@@ -34,6 +43,11 @@ from archsim.errors import ArchsimError
 from archsim.sat.result import SATResult
 from archsim.zoo.build import Run, wrap
 from archsim.zoo.data import describe, select_indices
+
+
+def rows_of(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def planted(k=20, seeds=3, seed=0):
@@ -269,7 +283,7 @@ def test_the_scorecard_marks_the_best_and_says_which_pass(tmp_path):
     Scorecard.read(tmp_path, []).write(tmp_path / "again")
     for name in ("scorecard.csv", "scorecard_seeds.csv"):
         assert (tmp_path / "again" / name).read_text() == (tmp_path / name).read_text()
-    rows = list(csv.DictReader(open(tmp_path / "scorecard.csv")))[:2]
+    rows = rows_of(tmp_path / "scorecard.csv")[:2]
     assert [(r["measure"], r["best"], r["verdict"]) for r in rows] == [("blocks", "True", "above chance"),
                                                                         ("inverted", "False", "not above chance")]
 
@@ -311,20 +325,20 @@ def test_scorecard_command_answers_first_and_a_rerun_reuses_everything(config, t
     answers = first[first.index("scorecard of 5 measures on 3 models, 40 images"):].splitlines()
     tests = ["seeds: AUC", "seeds: mutual nearest", "untrained: AUC", "reliability", "layer order"]
     assert all(line.startswith(f"{test}: best ") for line, test in zip(answers[1:6], tests)), answers[:6]
-    rows = list(csv.DictReader(open(out / "scorecard.csv")))
+    rows = rows_of(out / "scorecard.csv")
     assert {r["test"] for r in rows} == {"seeds: AUC", "seeds: mutual nearest", "untrained: AUC", "reliability",
                                          "layer order"}
     assert {r["measure"] for r in rows} == {"sat", "sat-adjusted", "cka", "disagreement", "fused (mean rank)"}
-    assert "resnet_untrained" in open(out / "scorecard" / "untrained" / "cka.csv").readline()
-    seeds = list(csv.DictReader(open(out / "scorecard_seeds.csv")))
+    assert "resnet_untrained" in (out / "scorecard" / "untrained" / "cka.csv").read_text().splitlines()[0]
+    seeds = rows_of(out / "scorecard_seeds.csv")
     assert {(r["architecture"], r["models"], r["seed_pairs"]) for r in seeds} == {("resnet", "2", "1")}
     written = {p: p.stat().st_mtime_ns for p in (out / "scorecard").rglob("*.csv")}
     status, second = scorecard("--config", str(path), "--out", str(out), "--measures", "cka,disagreement")
     assert status == 0 and "ran 0 attack and 0 evaluation units" in second
     assert written == {p: p.stat().st_mtime_ns for p in (out / "scorecard").rglob("*.csv")}  # read back, not made
-    assert list(csv.DictReader(open(out / "scorecard.csv"))) == rows
-    status, third = scorecard("--config", str(path), "--out", str(out), "--measures", "cka")  # another key
-    assert status == 0 and {r["measure"] for r in csv.DictReader(open(out / "scorecard.csv"))} == {
+    assert rows_of(out / "scorecard.csv") == rows
+    status, _ = scorecard("--config", str(path), "--out", str(out), "--measures", "cka")  # another key
+    assert status == 0 and {r["measure"] for r in rows_of(out / "scorecard.csv")} == {
         "sat", "sat-adjusted", "cka", "fused (mean rank)"}
     assert written == {p: p.stat().st_mtime_ns for p in (out / "scorecard").rglob("*.csv")}  # cka's pools reused
 
@@ -334,15 +348,15 @@ def test_a_pool_without_seeds_skips_the_seed_test_with_a_note(config, tmp_path):
                              "--measures", "", "--tests", "seeds,reliability")
     assert status == 0
     assert "note: seeds: skipped: no architecture has two or more models in this pool" in text
-    assert {r["test"] for r in csv.DictReader(open(tmp_path / "o" / "scorecard.csv"))} == {"reliability"}
+    assert {r["test"] for r in rows_of(tmp_path / "o" / "scorecard.csv")} == {"reliability"}
 
 
 def test_scorecard_bad_input_is_one_clear_line(config, tmp_path, capsys):
     few = config(["resnet", "vit"], n=1)  # 10 images: too few for two halves of 10
     assert main(["scorecard", "--config", str(few), "--out", str(tmp_path / "a"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["archsim scorecard: error: split-half reliability needs at least 20 evaluation images "
-                   "(10 per half); the run has 10"]
+    assert err == [("archsim scorecard: error: split-half reliability needs at least 20 evaluation images "
+                    "(10 per half); the run has 10")]
     assert main(["scorecard", "--config", str(few), "--out", str(tmp_path / "b"), "--tests", "seeds,speed"]) == 2
     assert capsys.readouterr().err.strip() == ("archsim scorecard: error: --tests: unknown test 'speed'; choose from "
                                                "seeds, untrained, reliability, layer-order")

@@ -20,6 +20,12 @@ from analysis.scorecard.table import TESTS, Scorecard
 from archsim.errors import ArchsimError
 
 DEMO_TESTS = ("seeds", "reliability", "layer-order")
+EXPLANATION = ("Seeds: two seeds of one architecture should be more similar than two architectures (AUC 1 if always, "
+               "0.5 by chance) and each other's nearest. Untrained: a trained model should be more similar to "
+               "trained models than to untrained copies. Reliability: the measure on two halves of the images "
+               "should rank the pairs alike. Layer order: inside a model, similarity to the first stage should fall "
+               "with depth. A verdict needs an interval; 'above chance' means the interval lies above the chance "
+               "level.")
 
 
 def scorecard_stage(out, cfg, run_, sat, measures: dict, options: dict, progress: bool):
@@ -44,19 +50,11 @@ def scorecard_section(card: Scorecard) -> Section:
                             + ".")]
     architectures = list(dict.fromkeys(r.architecture for r in card.per_architecture))
     if architectures:
-        cells = {(r.measure, r.architecture): f"{'n/a' if math.isnan(r.auc) else f'{r.auc:.3f}'}; {r.mutual} of {r.pairs}"
-                 for r in card.per_architecture}
+        cells = {(r.measure, r.architecture): ("n/a" if math.isnan(r.auc) else f"{r.auc:.3f}")
+                 + f"; {r.mutual} of {r.pairs}" for r in card.per_architecture}
         tables.append(Table(["measure", *architectures],
                             [[m, *(cells.get((m, a), "-") for a in architectures)] for m in card.measures
                              if any((m, a) in cells for a in architectures)],
                             caption="The seed test per architecture: AUC of its seed pairs against its pairs with "
                                     "other architectures; seed pairs that are mutual nearest, of all."))
-    return Section("Which measure to trust: known-answer tests",
-                   [*card.answers(),
-                    "Seeds: two seeds of one architecture should be more similar than two architectures (AUC 1 "
-                    "if always, 0.5 by chance) and each other's nearest. Untrained: a trained model should be "
-                    "more similar to trained models than to untrained copies. Reliability: the measure on two "
-                    "halves of the images should rank the pairs alike. Layer order: inside a model, similarity "
-                    "to the first stage should fall with depth. A verdict needs an interval; 'above chance' "
-                    "means the interval lies above the chance level.", *card.notes],
-                   tables)
+    return Section("Which measure to trust: known-answer tests", [*card.answers(), EXPLANATION, *card.notes], tables)

@@ -20,11 +20,12 @@ Untrained copies (a pool of trained models and one untrained copy per architectu
   trained models than to the untrained copies; 0.5: the measure cannot tell a trained network from a
   random one.
 
-Intervals (`architecture_bootstrap`): the cluster bootstrap over architectures. Each resample draws the K
-architectures with replacement (counts c_a); a pair of two architectures a != b weighs c_a c_b, a pair within
-a weighs c_a, and each architecture's share statistics (mutual nearest, layer steps) weigh c_a. The
-percentile interval at `level`, NaN with a note when the pool has fewer than MIN_RESAMPLED architectures
-that carry the statistic (it would look decisive and is not) or fewer than half the resamples are usable.
+Intervals (`architecture_draws`, `resampled_auc`, `share`): the cluster bootstrap over architectures. Each
+resample draws the K architectures with replacement (counts c_a); a pair of two architectures a != b weighs
+c_a c_b, a pair within a weighs c_a, and each architecture's share statistics (mutual nearest, layer steps)
+weigh c_a. The percentile interval at `level`, NaN with a note when the pool has fewer than MIN_RESAMPLED
+architectures that carry the statistic (it would look decisive and is not) or fewer than half the resamples
+are usable.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ pairs i < j where both are finite (`scipy.stats.spearmanr`). Its interval resamp
 them: draw the M models with replacement, take every pair of drawn positions whose models differ, and rank
 those pairs' values (`scipy.stats.rankdata`, ties averaged; the Pearson correlation of the ranks is Spearman's
 rho), all resamples at once; resamples with fewer than 3 pairs or a constant side are skipped, and there is no
-interval from fewer than known_answers.MIN_RESAMPLED models or when fewer than half the resamples are usable. It is the
-reliability of a measurement on n/2 images; the full n is more reliable than that (by Spearman-Brown,
-2 rho / (1 + rho) for a linear correlation). SAT's halves cost nothing: every image's outcomes are stored, so a half is the same
-attacks and evaluations restricted to its images.
+interval from fewer than known_answers.MIN_RESAMPLED models or when fewer than half the resamples are usable.
+It is the reliability of a measurement on n/2 images; the full n is more reliable than that (by
+Spearman-Brown, 2 rho / (1 + rho) for a linear correlation). SAT's halves cost nothing: every image's
+outcomes are stored, so a half is the same attacks and evaluations restricted to its images.
 """
 
 from __future__ import annotations

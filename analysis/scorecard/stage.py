@@ -56,10 +56,10 @@ from analysis.scorecard.reliability import image_halves, reliability, sat_halves
 from analysis.scorecard.table import ArchitectureSeeds, Scorecard
 from archsim.errors import ArchsimError
 from archsim.files import saved_if_current, write_rows, write_sidecar
-from archsim.store import dataset_entry, model_entry
 from archsim.similarity.compute import measure_key
 from archsim.similarity.registry import get_measure, oriented
 from archsim.similarity.weight_measures import MEASURES as WEIGHT_MEASURES
+from archsim.store import dataset_entry, model_entry
 
 TEST_NAMES = ("seeds", "untrained", "reliability", "layer-order")
 VERSION = 1  # raised when a statistic changes, so a scorecard of the old one is not read back
