@@ -15,6 +15,9 @@
     ensemble: {size: 3, ...}  # optional: defaults of `archsim ensemble` (see archsim.settings)
     distill: {student: ...}   # optional: defaults of `archsim distill` (see archsim.settings)
     shift: {severity: 0.5}    # optional: the applications' shifted images (see archsim.zoo.shift)
+    model_defaults:         # optional: keys shared by every model (any model key but name and label);
+      input_size: 16        #   a model's own keys win, and its kwargs and train are merged key by key
+      kwargs: {num_classes: 10, in_chans: 1}
     models:
       - name: resnet50.a1_in1k   # timm name, optionally with a pretrained tag
         label: resnet50          # name in the matrices (default: name); unique
@@ -52,13 +55,13 @@ import attacks
 from archsim.data_spec import check_spec
 from archsim.errors import ArchsimError
 from archsim.options import Option, check_keys, check_value
-from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.sat.formula import DEFAULT_EPS_S, check_eps_s
 from archsim.sat.precision import PRECISIONS
 from archsim.sat.result import NOISE_WARNING
 from archsim.settings import DistillSettings, EnsembleSettings, ShiftSettings, TrainSettings
 
 TOP_KEYS = {"seed", "device", "batch_size", "precision", "channels_last", "eps_s", "noise_warning", "cache_dir", "data",
-            "attack", "train", "similarity", "ensemble", "distill", "shift", "models"}
+            "attack", "train", "similarity", "ensemble", "distill", "shift", "model_defaults", "models"}
 MODEL_KEYS = {"name", "label", "pretrained", "checkpoint", "kwargs", "input_size", "mean", "std",
               "interpolation", "seed", "train"}
 TOP_OPTIONS = {"seed": Option(0, "int"), "device": Option("auto", "str", what="a device name (auto, cpu, cuda, cuda:1)"),
@@ -137,6 +140,12 @@ def default_cache_dir() -> Path:
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a YAML run config."""
     path = Path(path)
+    return parse_config(read_config_file(path), base_dir=path.parent, source=path)
+
+
+def read_config_file(path: str | Path):
+    """The YAML of a config file as read (not yet checked); ArchsimError when it is missing or not YAML."""
+    path = Path(path)
     if not path.is_file():
         raise ArchsimError(f"config file not found: {path}")
     try:
@@ -148,7 +157,7 @@ def load_config(path: str | Path) -> RunConfig:
         mark = getattr(e, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ArchsimError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-    return parse_config(raw, base_dir=path.parent, source=path)
+    return raw
 
 
 def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None = None) -> RunConfig:
@@ -161,7 +170,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
             raise ArchsimError(f"the config has no `{key}` section")
     if not isinstance(raw["models"], list) or not raw["models"]:
         raise ArchsimError("`models` must be a non-empty list")
-    models = [_model_spec(m, i, base_dir) for i, m in enumerate(raw["models"])]
+    models = [_model_spec(m, i, base_dir) for i, m in enumerate(with_model_defaults(raw))]
     labels = [m.label for m in models]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
@@ -177,6 +186,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     _warn_eps(attack)
     train = TrainSettings.from_section(raw["train"], "train") if raw.get("train") is not None else None
     top = {key: check_value(raw.get(key, option.default), option, key) for key, option in TOP_OPTIONS.items()}
+    check_eps_s(top["eps_s"])  # a floor above every possible rate would censor every pair
     cfg = RunConfig(models=models, data=data, attack=attack, train=train, source=source, **top)
     for i, spec in enumerate(models):
         if not spec.has_weights and (train is not None or spec.train is not None):
@@ -191,6 +201,24 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     cfg.distill = DistillSettings.from_section(raw.get("distill"), "distill")
     cfg.shift = None if raw.get("shift") is None else ShiftSettings.from_section(raw["shift"], "shift")
     return cfg
+
+
+def with_model_defaults(raw: dict) -> list:
+    """The `models` entries with `model_defaults` under each: a model's own keys win; `kwargs` and `train`, mappings,
+    are merged key by key (the model's keys winning)."""
+    defaults = _mapping(raw.get("model_defaults") or {}, "model_defaults")
+    check_keys(defaults, MODEL_KEYS - {"name", "label"}, "model_defaults")
+    if not defaults:
+        return raw["models"]
+    out = []
+    for i, model in enumerate(raw["models"]):
+        model = _mapping({"name": model} if isinstance(model, str) else model, f"models[{i}]")
+        merged = {**defaults, **model}
+        for key in ("kwargs", "train"):
+            if isinstance(defaults.get(key), dict) and isinstance(model.get(key), dict):
+                merged[key] = {**defaults[key], **model[key]}
+        out.append(merged)
+    return out
 
 
 def _model_spec(raw, i: int, base_dir: Path) -> ModelSpec:
@@ -252,7 +280,7 @@ def _floats(value, i: int, key: str) -> list | None:
 def _warn_eps(attack: dict) -> None:
     """A Linf eps above 0.5 is likely a mistake: pixels live in [0, 1] (8/255, not 8)."""
     eps = attack.get("eps")
-    if attack.get("norm", "Linf") == "Linf" and isinstance(eps, (int, float)) and eps > 0.5:
+    if attacks.threat_model(attack).norm == "Linf" and isinstance(eps, (int, float)) and eps > 0.5:
         warnings.warn(f"attack.eps = {eps:g} is above 0.5 for a Linf attack on pixels in [0, 1] "
                       f"(did you mean {eps:g}/255?)", stacklevel=3)
 

@@ -2,7 +2,8 @@
 
     train:    {epochs: 3, lr: 0.002, batch_size: 64, weight_decay: 0.05, shift: 0, noise: 0.0, max_images: null}
     ensemble: {size: 3, draws: 10, measures: [sat]}
-    distill:  {student: null, teachers: null, seeds: 3, epochs: null, temperature: 4.0, alpha: 0.9}
+    distill:  {student: null, teachers: null, seeds: 3, epochs: null, temperature: 4.0, alpha: 0.9,
+               labels_per_class: null}
     shift:    {severity: 0.5, seed: 0}     (optional; absent: the applications use the clean images)
 
 train: `shift` augments each training image with a random translation of up to
@@ -14,6 +15,12 @@ K-subsets the measures are set against; `measures` those that choose members.
 distill: `student` is a model label, `teachers` a list of labels; each student
 is trained for `epochs` (null: the student's own train settings) from each of
 `seeds` initialisation seeds, with the loss of `archsim.zoo.kd_loss`.
+`labels_per_class` (null: every training image keeps its label) leaves the
+students that many labelled training images per class (a balanced subset seeded
+by the config's seed): a distilled student learns from those labels and from the
+teacher's soft targets on every training image, a labels-only student from the
+labelled images alone, for the same number of optimizer steps
+(`archsim.zoo.students`).
 shift: the ensemble and distillation stages select on and evaluate with seeded shifted copies of the
 validation and test images at `severity` in (0, 1] (`archsim.zoo.shift`).
 
@@ -79,12 +86,14 @@ class DistillSettings(_Section):
     epochs: int | None = None
     temperature: float = 4.0
     alpha: float = 0.9
+    labels_per_class: int | None = None
 
     OPTIONS = {"student": Option(None, "str", nullable=True, what="a model label"),
                "teachers": Option(None, "names", nullable=True, what="model labels"),
                "seeds": Option(3, "int", minimum=1), "epochs": Option(None, "int", minimum=1, nullable=True),
                "temperature": Option(4.0, "float", minimum=0, above=True),
-               "alpha": Option(0.9, "float", minimum=0, maximum=1)}
+               "alpha": Option(0.9, "float", minimum=0, maximum=1),
+               "labels_per_class": Option(None, "int", minimum=1, nullable=True)}
 
 
 @dataclass(frozen=True)

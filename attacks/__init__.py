@@ -10,19 +10,24 @@
 the keys of `PGD`) and "noise" (`RandomNoise`: `norm` and `eps` only, the
 control of a SAT run); the torchattacks backend passes every other key to the
 named torchattacks class. `seed` (default 0) seeds any randomness of the attack.
+`noise_config(config)` is the SAT run's noise control for the attack that
+`config` actually runs (`attacks.threat_model`: class defaults included).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 from archsim.errors import ArchsimError
 from attacks.base import Attack
 from attacks.noise import RandomNoise
 from attacks.pgd import PGD
+from attacks.threat_model import ThreatModel, threat_model
 from attacks.torchattacks_backend import TorchAttacksAttack
 
-__all__ = ["Attack", "PGD", "RandomNoise", "TorchAttacksAttack", "make_attack", "noise_config"]
+__all__ = ["Attack", "PGD", "RandomNoise", "ThreatModel", "TorchAttacksAttack", "make_attack", "noise_config",
+           "threat_model"]
 
 BACKENDS = ("native", "torchattacks")
 NATIVE_KEYS = ("norm", "eps", "alpha", "steps", "random_start")
@@ -59,7 +64,12 @@ def make_attack(model, config: Mapping) -> Attack:
 
 
 def noise_config(attack: Mapping) -> dict | None:
-    """The noise control of an attack config: random noise of its norm (default Linf) and eps; None without eps."""
-    if attack.get("eps") is None:
+    """The noise control of the attack `attack` runs: random noise of its norm and eps, class defaults included
+    (a sign per pixel for Linf, a direction on the eps-sphere for L2). None, with one warning naming the attack,
+    when its norm or eps cannot be read off (`threat_model`)."""
+    threat = threat_model(attack)
+    if threat.unknown:
+        warnings.warn(f"no noise control: {threat.unknown}, so no random noise of its size can be made; "
+                      "noise errors and fragility warnings are not available", stacklevel=2)
         return None
-    return {"backend": "native", "name": "noise", "norm": attack.get("norm", "Linf"), "eps": attack["eps"]}
+    return {"backend": "native", "name": "noise", "norm": threat.norm, "eps": threat.eps}

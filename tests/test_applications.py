@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import io
+import json
 import math
 from contextlib import redirect_stdout
 
@@ -69,13 +70,28 @@ def test_ensemble_command(config, tmp_path):
     methods = [(r["measure"], r["method"]) for r in rows]
     assert methods == [("", "top-k")] + [("", "random")] * 4 + [("sat", "greedy"), ("sat", "cluster"),
                                                                  ("cka", "greedy"), ("cka", "cluster")]
-    for r in rows:
+    rec = json.loads((out / "recommendation.json").read_text())
+    for r in rows:  # every gain against a named baseline
         members = r["members"].split()
         assert len(members) == 2 == len(set(members)) and set(members) <= set(NAMES)
-        assert math.isclose(float(r["gain_softmax"]), float(r["test_softmax_acc"]) - float(r["best_member_acc"]),
+        assert math.isclose(float(r["vs_top_k"]), float(r["test_softmax_acc"]) - float(rows[0]["test_softmax_acc"]),
                             abs_tol=1e-9)
+        assert math.isclose(float(r["vs_best_single"]),
+                            float(r["test_softmax_acc"]) - rec["best_single"]["test_accuracy"], abs_tol=1e-9)
+    candidates = [r for r in rows if r["method"] != "random"]
+    pick = next(r for r in candidates if float(r["val_softmax_acc"]) == max(float(c["val_softmax_acc"])
+                                                                            for c in candidates))
+    assert rec["members"] == pick["members"].split() and rec["rule"] == pick["method"]
+    assert rec["measure"] == (pick["measure"] or None) and rec["top_k"]["members"] == rows[0]["members"].split()
+    assert rec["test_accuracy"] == pytest.approx(float(pick["test_softmax_acc"]))
+    diff = rec["difference_vs_top_k"]
+    assert diff["estimate"] == pytest.approx(rec["test_accuracy"] - rec["top_k"]["test_accuracy"])
+    assert diff["low"] <= diff["estimate"] <= diff["high"] and rec["difference_vs_best_single"]["over"].endswith(
+        "test images") and rec["verdict"]
+    assert f"use {', '.join(rec['members'])}" in text and f"verdict: {rec['verdict']}" in text
+    assert text.rstrip().endswith(f"verdict: {rec['verdict']}")  # the command ends with its decision
     pairs = read(out / "ensemble_pairs.csv")
-    assert len(pairs) == 6 and set(pairs[0]) == {"a", "b", "pair_gain", "sat", "cka"}
+    assert len(pairs) == 6 and set(pairs[0]) == {"a", "b", "pair_gain_over_better_member", "sat", "cka"}
     assert [r["measure"] for r in read(out / "ensemble_correlations.csv")] == ["sat", "cka"]
     grid = [r for r in read(out / "ensemble_lambda.csv") if r["measure"] == "sat"]
     chosen = next(r for r in rows if r["measure"] == "sat" and r["method"] == "greedy")
@@ -83,7 +99,7 @@ def test_ensemble_command(config, tmp_path):
     first_best = next(r for r in grid if float(r["val_softmax_acc"]) == best)  # ties: the smallest lambda
     assert float(chosen["lambda"]) == float(first_best["lambda"]) and chosen["members"] == first_best["members"]
     assert (out / "ensemble_accuracy.png").stat().st_size > 0 and (out / "ensemble_pair_gain.png").stat().st_size > 0
-    assert "Spearman rho(pair similarity, pair-ensemble gain)" in text
+    assert "Spearman rho(pair similarity, pair gain over its better member)" in text
     assert "note: cka: layer" in text  # each measure's notes say whose they are
     again = tmp_path / "again"
     cli("ensemble", "--config", str(config), "--out", str(again), "--size", "2", "--measures", "sat,cka",
@@ -159,12 +175,26 @@ def test_distill_command(config, tmp_path):
     text = cli("distill", "--config", str(config), "--out", str(out), "--measures", "sat,cka")
     ranking = read(out / "distill_ranking.csv")
     assert [r["measure"] for r in ranking] == ["sat"] * 3 + ["cka"] * 3
-    assert sorted(r["teacher"] for r in ranking[:3]) == sorted(NAMES[1:]) and "--train checks" in text
+    assert sorted(r["teacher"] for r in ranking[:3]) == sorted(NAMES[1:]) and "--train distils" in text
     assert not (out / "distill_runs.csv").exists()
+    rec = json.loads((out / "recommendation.json").read_text())
+    assert rec["teacher"] == ranking[0]["teacher"] and rec["measure"] == "sat" and not rec["trained"]
+    assert rec["ranking"] == [r["teacher"] for r in ranking[:3]] and text.rstrip().endswith(rec["verdict"])
 
-    cli("distill", "--config", str(config), "--out", str(out), "--measures", "sat,cka", "--train")
+    text = cli("distill", "--config", str(config), "--out", str(out), "--measures", "sat,cka", "--train")
     runs = read(out / "distill_runs.csv")
     assert len(runs) == 3 * 4 and all(r["train_seconds"] for r in runs)
+    assert "the students train on the " in text and "training images (outside the test and validation" in text
+    for r in runs:  # every student's accuracy is printed
+        assert f"{float(r['validation_accuracy']):.3f}" in text and f"{float(r['test_accuracy']):.3f}" in text
+    rec = json.loads((out / "recommendation.json").read_text())
+    val = {t: np.mean([float(r["validation_accuracy"]) for r in runs if r["teacher"] == t]) for t in ["", *NAMES[1:]]}
+    best = max(NAMES[1:], key=lambda t: val[t])
+    assert rec["trained"] and rec["teacher"] == (best if val[best] > val[""] else None)
+    if rec["teacher"]:
+        gains = [float(a["test_accuracy"]) - float(b["test_accuracy"]) for a in runs if a["teacher"] == rec["teacher"]
+                 for b in runs if b["teacher"] == "" and b["seed"] == a["seed"]]
+        assert rec["gain_vs_labels_only"]["estimate"] == pytest.approx(np.mean(gains))
     summary = read(out / "distill_summary.csv")
     base = np.mean([float(r["test_accuracy"]) for r in runs if r["teacher"] == ""])
     for row in summary[:-1]:
@@ -244,9 +274,10 @@ def test_ensemble_and_distill_read_the_demos_matrices_and_leave_them(config, tmp
     cfg = load_config(config)
     run_ = build_run(cfg, progress=False)
     out = tmp_path / "demo"
-    (names, values), _, how = cached_measure(out, "cka", measure_options(cfg, "cka"), cfg, run_, progress=False)
+    (names, values), _, how = cached_measure(out, "cka", measure_options(cfg, "cka"), cfg, run_.on_validation(),
+                                             progress=False, folder=out / "validation")
     assert how == "computed" and names == NAMES
-    written = (out / "cka.csv").read_bytes()
+    written = (out / "validation" / "cka.csv").read_bytes()
     real = MEASURES["cka"]
 
     def fail(*args, **kwargs):
@@ -254,17 +285,17 @@ def test_ensemble_and_distill_read_the_demos_matrices_and_leave_them(config, tmp
 
     monkeypatch.setitem(MEASURES, "cka", dataclasses.replace(real, compute=fail))
     args = ("--config", str(config), "--out", str(out), "--measures", "cka")
-    cli("ensemble", *args, "--size", "2", "--draws", "2")  # the demo's matrix, read back
+    cli("ensemble", *args, "--size", "2", "--draws", "2")  # the demo's matrix on the validation images, read back
     pairs = read(out / "ensemble_pairs.csv")
     i, j = NAMES.index(pairs[0]["a"]), NAMES.index(pairs[0]["b"])
     assert float(pairs[0]["cka"]) == pytest.approx(values[i, j])
 
     monkeypatch.setitem(MEASURES, "cka", real)  # distill builds 3 of the 4 models: another key, so computed
     cli("distill", *args, "--student", "resnet_a", "--teachers", ",".join(NAMES[1:3]))
-    assert (out / "cka.csv").read_bytes() == written  # and the zoo's matrix is not overwritten
+    assert (out / "validation" / "cka.csv").read_bytes() == written  # and the zoo's matrix is not overwritten
 
     monkeypatch.setitem(MEASURES, "cka", dataclasses.replace(real, compute=fail))
-    (out / "cka.csv").write_bytes(written + b"\n")  # an edited matrix is not trusted
+    (out / "validation" / "cka.csv").write_bytes(written + b"\n")  # an edited matrix is not trusted
     with pytest.raises(AssertionError, match="computed again"):
         cli("ensemble", *args, "--size", "2", "--draws", "2")
 
@@ -299,3 +330,107 @@ def test_under_shift_the_applications_select_and_score_on_the_shifted_images(con
     on_shift, on_clean = read(tmp_path / "d" / "distill_runs.csv"), read(tmp_path / "c" / "distill_runs.csv")
     assert not any(r["train_seconds"] for r in on_shift + on_clean)  # the same cached students, scored twice
     assert [r["test_accuracy"] for r in on_shift] != [r["test_accuracy"] for r in on_clean]
+
+
+def _checkpoint_config(config, tmp_path, subset_seed: int, **extra):
+    """The tiny zoo as checkpoints (fixed weights, no train section) with the test subset drawn with `subset_seed`."""
+    from safetensors.torch import save_file
+
+    raw = yaml.safe_load(config.read_text())
+    run_ = build_run(load_config(config), progress=False)
+    specs = []
+    for s in raw["models"]:
+        path = tmp_path / f"{s['label']}.safetensors"
+        if not path.exists():
+            save_file({k: v.contiguous() for k, v in run_.models[s["label"]].model.state_dict().items()}, str(path))
+        specs.append({**s, "checkpoint": str(path)})
+    raw = {k: v for k, v in raw.items() if k != "train"}
+    raw.update(models=specs, data={**raw["data"], "subset": {**raw["data"]["subset"], "seed": subset_seed}}, **extra)
+    path = tmp_path / f"checkpoints_{subset_seed}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_no_choice_changes_when_only_the_test_images_change(config, tmp_path):
+    """The same checkpoints, the same validation images, another test subset (subset seed 1): every choice of
+    `archsim ensemble` (members, lambda, rule, measure) and of `archsim distill` (the ranking, the teacher) stays;
+    only the scores move."""
+    chosen, scored = [], []
+    for seed in (0, 1):
+        path = _checkpoint_config(config, tmp_path, seed)
+        ens, dis = tmp_path / f"ens{seed}", tmp_path / f"dis{seed}"
+        cli("ensemble", "--config", str(path), "--out", str(ens), "--size", "2", "--measures", "sat,cka,disagreement",
+            "--draws", "3")
+        cli("distill", "--config", str(path), "--out", str(dis), "--measures", "sat,cka")  # a checkpoint student
+        rec, teach = json.loads((ens / "recommendation.json").read_text()), json.loads(
+            (dis / "recommendation.json").read_text())
+        rows = read(ens / "ensembles.csv")
+        chosen.append(([(r["measure"], r["method"], r["members"], r["lambda"], r["val_softmax_acc"]) for r in rows],
+                       read(ens / "ensemble_lambda.csv"), {k: rec[k] for k in ("members", "rule", "measure", "lambda")},
+                       rec["top_k"]["members"], rec["best_single"]["name"], read(dis / "distill_ranking.csv"),
+                       teach["teacher"]))
+        scored.append([r["test_softmax_acc"] for r in rows])
+        ids = build_run(load_config(path), progress=False).images.ids
+        scored[-1].append(ids)
+    assert chosen[0] == chosen[1]
+    assert scored[0][-1] != scored[1][-1]  # the test images did change
+
+
+def test_the_trained_teacher_choice_never_sees_the_test_images(config, tmp_path):
+    """distill --train in process: the same students (cached), the test images swapped for other images; the pick
+    and the validation figures stay, the test figures move."""
+    from analysis.decisions.stages import distill_stage
+
+    cfg = load_config(config)
+    run_ = build_run(cfg, progress=False)
+    other = dataclasses.replace(run_, images=run_.training.subset(range(len(run_.images))), _validation_view=None)
+    rng = np.random.default_rng(0)
+    sims = {"cka": (NAMES, rng.random((4, 4)))}
+    a = distill_stage(tmp_path / "a", cfg, run_, sims, {}, cfg.distill, train=True, progress=False)
+    b = distill_stage(tmp_path / "b", cfg, other, sims, {}, cfg.distill, train=True, progress=False)
+    assert a.recommendation.teacher == b.recommendation.teacher
+    assert a.recommendation.validation_accuracy == b.recommendation.validation_accuracy
+    assert [r.test_accuracy for r in a.runs] != [r.test_accuracy for r in b.runs]
+
+
+def test_distill_ranks_teachers_of_a_checkpoint_student_and_refuses_to_train_it(config, tmp_path, capsys):
+    path = _checkpoint_config(config, tmp_path, 0)
+    text = cli("distill", "--config", str(path), "--out", str(tmp_path / "d"), "--measures", "cka")
+    assert "verdict: " in text and (tmp_path / "d" / "recommendation.json").is_file()
+    assert main(["distill", "--config", str(path), "--out", str(tmp_path / "e"), "--measures", "cka", "--train"]) == 2
+    assert "--train distils it from scratch here; without --train the teachers are ranked" in capsys.readouterr().err
+
+
+def test_a_pool_of_one_checkpoint_is_refused(config, tmp_path, capsys):
+    raw = yaml.safe_load(_checkpoint_config(config, tmp_path, 0).read_text())
+    first = raw["models"][0]
+    raw["models"] = [{**first, "label": f"copy{i}"} for i in range(3)]
+    path = tmp_path / "same.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["ensemble", "--config", str(path), "--out", str(tmp_path / "o"), "--size", "2", "--measures", "cka",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "are one checkpoint: the same architecture with the same weights" in err
+
+
+def test_distill_needs_validation_images(config, tmp_path, capsys):
+    raw = yaml.safe_load(config.read_text())
+    raw["data"] = {k: v for k, v in raw["data"].items() if k != "validation"}
+    raw["cache_dir"] = str(tmp_path / "cache")
+    path = tmp_path / "noval.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["distill", "--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "teachers are ranked on validation images" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # refused before any training
+
+
+def test_a_model_at_chance_is_named_with_its_likely_causes(config, tmp_path):
+    raw = yaml.safe_load(_checkpoint_config(config, tmp_path, 0).read_text())
+    raw["models"].append({"name": "resnet18", "label": "untrained", "input_size": 16, "seed": 5,
+                          "kwargs": {"num_classes": 10, "channels": [16, 32, 64, 128]}})  # random weights: chance
+    path = tmp_path / "chance.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    text = cli("ensemble", "--config", str(path), "--out", str(tmp_path / "o"), "--size", "2", "--measures", "cka",
+               "--draws", "2")
+    assert "model 'untrained': clean accuracy" in text and "check its input_size, mean/std, in_chans" in text
+    assert "model 'resnet_a': clean accuracy" not in text

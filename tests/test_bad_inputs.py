@@ -144,6 +144,8 @@ CONFIG_CASES = {
     # item 2: eps_s at or below 0 would make SAT's log undefined
     "eps_s-zero": (with_top(eps_s=0), "eps_s must be a number > 0, got 0"),
     "eps_s-negative": (with_top(eps_s=-0.5), "eps_s must be a number > 0, got -0.5"),
+    "eps_s-above-every-rate": (with_top(eps_s=150), "eps_s must be a number in (0, 100), a floor in percent below "
+                                                     "the largest possible 100 x transfer rate (100); got 150"),
     # item 9: every value's type and range
     "batch_size-zero": (with_top(batch_size=0), "batch_size must be a whole number >= 1, got 0"),
     "lr-word": (with_train(lr="fast"), "train.lr must be a number > 0, got 'fast'"),

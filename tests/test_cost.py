@@ -35,7 +35,29 @@ def test_run_cost_is_the_sum_over_every_unit():
     # n ((2 + 2 steps) sum f + N sum f): 13 (22 x 18 + 3 x 18)
     assert whole.total_flops == 13 * (22 * 18 + 3 * 18)
     assert cost.run_cost(flops.values(), 13, 10, noise=False).total_flops == 13 * (21 * 18 + 3 * 18)
-    assert cost.attack_steps({"steps": 7}) == 7 and cost.attack_steps({"name": "FGSM"}) == 1
+    assert cost.attack_steps({"steps": 7}) == 7 and cost.attack_steps({"backend": "torchattacks", "name": "FGSM"}) == 1
+
+
+@pytest.mark.parametrize("config", [{}, {"steps": 4}, {"backend": "torchattacks", "name": "PGD"},
+                                    {"backend": "torchattacks", "name": "PGDL2", "steps": 3},
+                                    {"backend": "torchattacks", "name": "EOTPGD"},
+                                    {"backend": "torchattacks", "name": "FGSM"}])
+def test_attack_steps_are_the_gradients_the_attack_really_takes(config):
+    """Counted, not read back: the model's calls that build a graph while the attack runs on one batch
+    ({backend: torchattacks, name: PGD} has no `steps` key and runs torchattacks' default 10; EOTPGD 2 per step)."""
+    import torch
+
+    from attacks import make_attack
+
+    graphs = []
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+
+    def model(x):
+        graphs.append(torch.is_grad_enabled() and x.requires_grad)
+        return linear(x)
+
+    make_attack(model, config)(torch.rand(2, 3, 4, 4), torch.zeros(2, dtype=torch.long))
+    assert cost.attack_steps(config) == sum(graphs)
 
 
 @pytest.mark.parametrize("noise", [True, False])

@@ -4,6 +4,7 @@ import base64
 import csv
 import dataclasses
 import io
+import json
 import re
 import shutil
 from contextlib import redirect_stdout
@@ -113,6 +114,14 @@ def test_demo_writes_a_complete_self_contained_report(runs):
         assert SECTIONS[key] in page.headings, key
     assert "Ensembles" in page.headings and "Distillation" in page.headings
     assert "Which measure predicts what" in page.headings
+    # the answers lead: the most similar pairs, the recommended ensemble and teacher, then the summary and controls
+    assert page.headings[1:5] == ["The most similar pairs", "Recommended ensemble", "Recommended teacher",
+                                 SECTIONS["summary"]]
+    assert "Does choosing by a measure help? The decisions on sub-pools" in page.headings
+    ensemble = json.loads((out / "ensembles" / "recommendation.json").read_text())
+    assert f"Use {', '.join(ensemble['members'])}" in html and f"Verdict: {ensemble['verdict']}" in html
+    teacher = json.loads((out / "distill" / "recommendation.json").read_text())
+    assert teacher["trained"] and f"Verdict: {teacher['verdict']}" in html
     # every figure the stages wrote is embedded (the standalone dendrogram is part of the heatmap), as a PNG
     written = {p.name: p for folder in FIGURE_FOLDERS for p in (out / folder).glob("*.png")}
     written.pop("dendrogram.png")
@@ -140,7 +149,9 @@ def test_demo_files_and_terminal_summary(runs):
               "gradient.csv", "grassmann.csv", "cka.key.json", "analysis/clusters.csv", "analysis/features.csv",
               "analysis/importance.csv", "analysis/comparison.csv", "ensembles/ensembles.csv",
               "ensembles/ensemble_correlations.csv", "distill/distill_summary.csv", "distill/distill_runs.csv",
-              "predictions/predictions.csv", "linear-predictivity_detail.csv", "disagreement.csv"):
+              "predictions/predictions.csv", "linear-predictivity_detail.csv", "disagreement.csv",
+              "validation/sat.csv", "validation/cka.csv", "ensembles/recommendation.json",
+              "distill/recommendation.json", "predictions/subpools.csv"):
         assert (out / f).is_file(), f
     assert "ran 4 attack and 16 evaluation units, 4 noise-control units; 0 reused" in first
     assert "[cka] computed" in first

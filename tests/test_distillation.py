@@ -54,6 +54,55 @@ def test_soft_target_gradient_is_the_closed_form(temperature):
     assert t.grad is None  # the teacher is detached
 
 
+def test_an_unlabelled_image_adds_only_the_soft_target_term():
+    s, t, y = _logits(3, batch=6)
+    seen = y.clone()
+    seen[[1, 4]] = -1  # two images without a label
+    sn, tn, yn = s.numpy(), t.numpy(), y.numpy()
+    labelled = [0, 2, 3, 5]
+    ce = -_log_softmax(sn[labelled])[np.arange(4), yn[labelled]].mean()  # over the labelled images only
+    log_p, log_q = _log_softmax(tn / 2.0), _log_softmax(sn / 2.0)
+    kl = (np.exp(log_p) * (log_p - log_q)).sum(axis=1).mean()  # over all six
+    assert kd_loss(s, t, seen, temperature=2.0, alpha=0.7).item() == pytest.approx(0.3 * ce + 0.7 * 4.0 * kl, abs=1e-6)
+    none = torch.full_like(y, -1)
+    assert kd_loss(s, t, none, temperature=2.0, alpha=0.7).item() == pytest.approx(0.7 * 4.0 * kl, abs=1e-6)
+
+
+def test_few_labels_the_students_see_and_the_baselines_equal_step_budget(tmp_path, monkeypatch):
+    """distill.labels_per_class: a balanced labelled subset; the labels-only student trains on it alone for as many
+    optimizer steps as a distilled student takes over every training image."""
+    import math
+
+    import yaml
+
+    import archsim.zoo.students as students
+    from archsim.config import load_config
+    from archsim.zoo.build import build_run
+    from tests.test_demo import CONFIG, NAMES
+
+    raw = {**CONFIG, "cache_dir": str(tmp_path / "cache"),
+           "distill": {"student": "resnet_a", "teachers": NAMES[1:2], "seeds": 1, "epochs": 2,
+                       "labels_per_class": 3}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    cfg = load_config(tmp_path / "c.yaml")
+    run_ = build_run(cfg, progress=False)
+    data = students.training_images(cfg, run_, cfg.distill)
+    n = len(run_.training.labels)
+    assert len(data.labelled) == 30 and (data.labels >= 0).sum() == 30 and len(data.labels) == n
+    assert torch.equal(data.labels[data.labelled], run_.training.labels[data.labelled])
+    assert np.bincount(data.labels[data.labelled].numpy(), minlength=10).tolist() == [3] * 10
+    assert "with the labels of 30 of them (3 per class)" in data.description
+    calls = []
+    monkeypatch.setattr(students, "train_classifier",
+                        lambda model, x, y, *, epochs, batch_size, **kw: calls.append((len(x), (y >= 0).sum().item(),
+                                                                                      epochs, batch_size, "teacher" in kw)))
+    students.train_students(cfg, run_, "resnet_a", NAMES[1:2], cfg.distill, progress=False)
+    (base_n, base_seen, base_epochs, b, base_kd), (kd_n, kd_seen, kd_epochs, _, kd_kd) = calls
+    assert (base_n, base_seen, base_kd) == (30, 30, False) and (kd_n, kd_seen, kd_kd) == (n, 30, True)
+    kd_steps, base_steps = kd_epochs * math.ceil(n / b), base_epochs * math.ceil(30 / b)
+    assert kd_epochs == 2 and abs(base_steps - kd_steps) <= math.ceil(30 / b) / 2  # the same budget, to an epoch
+
+
 def distill_settings(raw, where="distill"):
     return DistillSettings.from_section(raw, where).as_dict()
 
@@ -61,11 +110,11 @@ def distill_settings(raw, where="distill"):
 def test_distill_settings():
     defaults = distill_settings(None)
     assert defaults == {"student": None, "teachers": None, "seeds": 3, "epochs": None, "temperature": 4.0,
-                        "alpha": 0.9}
+                        "alpha": 0.9, "labels_per_class": None}
     assert distill_settings({"alpha": 0}) == {**defaults, "alpha": 0}
     assert distill_settings({"teachers": "a, b"})["teachers"] == ["a", "b"]
     with pytest.raises(ArchsimError, match="unknown key 'temp' in models\\[1\\].distill; allowed: alpha, epochs, "
-                                           "seeds, student, teachers, temperature"):
+                                           "labels_per_class, seeds, student, teachers, temperature"):
         distill_settings({"temp": 2}, where="models[1].distill")
 
 

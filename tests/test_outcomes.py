@@ -123,7 +123,8 @@ def test_written_files(tmp_path):
     assert header == ",A,B"  # first header cell empty, as in the SAT paper's release
     pairs = list(csv.DictReader(open(tmp_path / "pairs.csv")))
     assert [(p["a"], p["b"]) for p in pairs] == [("A", "A"), ("A", "B"), ("B", "B")]
-    assert list(pairs[0]) == ["a", "b", "n_common", "sat", "ci_low", "ci_high", "rate_a_to_b", "rate_b_to_a"]
+    assert list(pairs[0]) == ["a", "b", "n_common", "sat", "ci_low", "ci_high", "rate_a_to_b", "rate_b_to_a",
+                             "censored"]
     ab = pairs[1]
     assert int(ab["n_common"]) == 2 and float(ab["rate_a_to_b"]) == 0.5 and float(ab["rate_b_to_a"]) == 0.0
     acc = list(csv.DictReader(open(tmp_path / "clean_accuracy.csv")))

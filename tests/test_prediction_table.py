@@ -51,7 +51,7 @@ class _Distill:
         self.correlations = {m: DistillCorrelation(r, 0.5, 4, r - 0.2, r + 0.2) for m, r in correlations.items()}
 
 
-def test_rows_are_ranked_by_the_ensemble_rho_and_name_the_baselines(tmp_path):
+def test_rows_are_in_order_of_the_ensemble_rho_with_no_rank_column_and_name_the_baselines(tmp_path):
     ensemble = _ensemble({"sat": -0.1, "cka": -0.4, "disagreement": 0.2, "procrustes": math.nan})
     distill = _Distill({"sat": 0.8, "cka": 0.4, "disagreement": -0.2, "procrustes": 0.6, "atoms": 0.1})
     rows = prediction_rows(ensemble, distill)
@@ -62,7 +62,8 @@ def test_rows_are_ranked_by_the_ensemble_rho_and_name_the_baselines(tmp_path):
     csv_path, png = write_predictions(rows, tmp_path)
     with open(csv_path, newline="") as f:
         table = list(csv.reader(f))
-    assert table[0] == HEADER and [r[1] for r in table[1:]] == [r.measure for r in rows] and png.is_file()
+    assert table[0] == HEADER and "rank" not in HEADER and png.is_file()
+    assert [r[0] for r in table[1:]] == [r.measure for r in rows]
 
 
 def test_rows_without_a_distillation_study():

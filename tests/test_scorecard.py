@@ -289,9 +289,9 @@ def test_the_scorecard_marks_the_best_and_says_which_pass(tmp_path):
 
 
 def test_a_pools_notes_name_the_measures_left_out_and_where_the_rest_are():
-    notes = ["cka: layer pre_logits", "cka: a vs b: constant", "rsa: left out: ArchsimError: too few images"]
+    notes = ["cka: layer pre_logits", "cka: a vs b: constant", "rsa: skipped: ArchsimError: too few images"]
     assert brief(notes, "untrained", "scorecard/untrained") == [
-        "untrained: rsa: left out: ArchsimError: too few images",
+        "untrained: rsa: skipped: ArchsimError: too few images",
         "untrained: each measure's notes on this pool are in scorecard/untrained/<measure>.key.json"]
 
 

@@ -64,18 +64,23 @@ def plot_prediction_intervals(measures: list[str], targets: dict[str, list[tuple
 
 def plot_ensemble_accuracy(rows: list, path) -> Path:
     """Test accuracy (mean of softmax) of each selection (`analysis.decisions.ensemble_study.SummaryRow`): bars per
-    (measure, method); random with its sd."""
+    (measure, method), random with its sd; the two baselines as vertical lines (top-k dashed, the best single model,
+    most accurate on validation, dotted)."""
     labels = [f"{r.method}" + (f" ({r.measure})" if r.measure else "") for r in rows]
     acc = np.array([r.test_softmax for r in rows], dtype=float)
     err = np.array([r.sd_over_draws if r.sd_over_draws is not None else 0.0 for r in rows], dtype=float)
+    top, single = rows[0].test_softmax - rows[0].vs_top_k, rows[0].test_softmax - rows[0].vs_best_single
     fig = Figure(figsize=(7, 0.35 * len(rows) + 1.5))
     ax = fig.add_subplot()
     y = np.arange(len(rows))
     ax.barh(y, acc, xerr=err, color=["0.6" if not r.measure else "tab:blue" for r in rows])
+    ax.axvline(top, color="black", ls="--", lw=1, label=f"top-k {top:.3f}")
+    ax.axvline(single, color="tab:red", ls=":", lw=1.2, label=f"best single model {single:.3f}")
+    ax.legend(loc="lower right", fontsize=7)
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
-    low = max(0.0, float(np.nanmin(acc - err)) - 0.01)
-    ax.set_xlim(low, min(1.0, float(np.nanmax(acc + err)) + 0.005))
+    low = max(0.0, float(np.nanmin(np.r_[acc - err, single])) - 0.01)
+    ax.set_xlim(low, min(1.0, float(np.nanmax(np.r_[acc + err, single])) + 0.005))
     ax.set_xlabel("test accuracy of the ensemble (mean of softmax)")
     ax.set_title("ensemble members chosen on validation data; grey: no similarity measure", fontsize=9)
     return save_figure(fig, path)

@@ -1,6 +1,6 @@
 """Which measure predicts what: every measure's rank correlation with ensemble gain and with distillation gain.
 
-    prediction_rows(ensemble, distill) -> [PredictionRow], ranked
+    prediction_rows(ensemble, distill) -> [PredictionRow], in order of the ensemble rho
     write_predictions(rows, out) -> [predictions.csv, predictions.png]
 
 From the two studies already run: the ensemble study's pair analysis (Spearman rho
@@ -12,8 +12,10 @@ bootstrap interval over teachers from 6 teachers on, `analysis.decisions.distill
 absent (None). Expected signs: more similar pairs gain less from ensembling
 (rho < 0), and a teacher more similar to the student may help more (rho > 0).
 
-Rows are ranked by the ensemble rho, most negative first (NaN last), then by the
-distillation rho, largest first. `kind` names the reader's baselines: "SAT" for sat
+Rows are ordered by the ensemble rho, most negative first (NaN last), then by the
+distillation rho, largest first. The order is for reading, not a ranking: each
+interval is of one measure alone, not a paired comparison with another, so the
+table has no rank column. `kind` names the reader's baselines: "SAT" for sat
 and sat-adjusted, "functional" for the measures on the models' outputs.
 """
 
@@ -30,7 +32,7 @@ from archsim.files import all_or_nothing, write_rows
 from archsim.similarity.functional_measures import MEASURES as FUNCTIONAL
 from archsim.similarity.weight_measures import MEASURES as WEIGHTS
 
-HEADER = ["rank", "measure", "kind", "ensemble_rho", "ensemble_ci_low", "ensemble_ci_high", "pairs",
+HEADER = ["measure", "kind", "ensemble_rho", "ensemble_ci_low", "ensemble_ci_high", "pairs",
           "distill_rho", "distill_ci_low", "distill_ci_high", "distill_p", "teachers"]
 NAN = math.nan
 
@@ -51,13 +53,13 @@ class PredictionRow:
     ensemble: tuple[float, float, float, int]  # rho, ci_low, ci_high, pairs (NaNs and 0 without the study)
     distill: tuple[float, float, float, float, int]  # rho, ci_low, ci_high, p, teachers
 
-    def values(self, rank: int) -> list:
+    def values(self) -> list:
         """The row in the columns of HEADER."""
-        return [rank, self.measure, self.kind, *self.ensemble, *self.distill]
+        return [self.measure, self.kind, *self.ensemble, *self.distill]
 
 
 def prediction_rows(ensemble: EnsembleStudy | None, distill: DistillStudy | None) -> list[PredictionRow]:
-    """One row per measure of either study, ranked (see the module docstring)."""
+    """One row per measure of either study, in the module docstring's order."""
     e_corr = ensemble.correlations if ensemble is not None else {}
     d_corr = distill.correlations if distill is not None else {}
     rows = []
@@ -79,6 +81,6 @@ def write_predictions(rows: list[PredictionRow], out) -> list[Path]:
     targets = {"pair ensemble gain (expected: rho < 0)": [r.ensemble[:3] for r in rows],
                "distillation gain (expected: rho > 0)": [r.distill[:3] for r in rows]}
     with all_or_nothing():
-        return [write_rows(out / "predictions.csv", HEADER, [r.values(i + 1) for i, r in enumerate(rows)]),
+        return [write_rows(out / "predictions.csv", HEADER, [r.values() for r in rows]),
                 plots.plot_prediction_intervals([f"{r.measure} ({r.kind})" for r in rows], targets,
                                                 out / "predictions.png")]

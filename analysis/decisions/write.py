@@ -5,6 +5,8 @@ Each function writes its CSV and PNG files into `out`, all or nothing
 
 - `write_ensembles`: the ensemble selections, pairs and correlations (`archsim ensemble`);
 - `write_distillation`: the distilled students and their summary (`archsim distill --train`).
+
+The recommendations themselves go to recommendation.json (`analysis.decisions.stages`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from archsim.files import all_or_nothing, write_rows
 
 
 def write_ensembles(study: EnsembleStudy, out: str | Path) -> list[Path]:
-    """ensembles.csv, ensemble_summary.csv, ensemble_pairs.csv, ensemble_lambda.csv, ensemble_correlations.csv and
-    two PNGs."""
+    """ensembles.csv, ensemble_summary.csv, ensemble_pairs.csv (each pair's test gain over its better member and its
+    similarities on the validation images), ensemble_lambda.csv, ensemble_correlations.csv and two PNGs."""
     out = Path(out)
     names, measures = study.names, list(study.similarities)
     pairs = [[names[i], names[j], study.pair_gain[i, j]] + [study.similarities[m][i, j] for m in measures]
@@ -32,7 +34,8 @@ def write_ensembles(study: EnsembleStudy, out: str | Path) -> list[Path]:
         written = [write_rows(out / "ensembles.csv", ENSEMBLE_HEADER,
                               [[r[h] for h in ENSEMBLE_HEADER] for r in study.rows]),
                    write_rows(out / "ensemble_summary.csv", SUMMARY_HEADER, [r.values() for r in summary]),
-                   write_rows(out / "ensemble_pairs.csv", ["a", "b", "pair_gain"] + measures, pairs),
+                   write_rows(out / "ensemble_pairs.csv", ["a", "b", "pair_gain_over_better_member"] + measures,
+                              pairs),
                    write_rows(out / "ensemble_lambda.csv", ["measure", "lambda", "members", "val_softmax_acc"],
                               study.lambdas),
                    write_rows(out / "ensemble_correlations.csv",
@@ -54,8 +57,10 @@ def write_distillation(study: DistillStudy, runs, out: str | Path) -> list[Path]
     header, rows = study.table()
     corr = study.correlations
     with all_or_nothing():
-        written = [write_rows(out / "distill_runs.csv", ["teacher", "seed", "test_accuracy", "train_seconds"],
-                              [[r.teacher or "", r.seed, r.test_accuracy, r.seconds] for r in runs]),
+        written = [write_rows(out / "distill_runs.csv",
+                              ["teacher", "seed", "validation_accuracy", "test_accuracy", "train_seconds"],
+                              [[r.teacher or "", r.seed, r.validation_accuracy, r.test_accuracy, r.seconds]
+                               for r in runs]),
                    write_rows(out / "distill_summary.csv", header, rows),
                    write_rows(out / "distill_correlations.csv",
                               ["measure", "spearman_rho", "p", "n_teachers", "ci_low", "ci_high"],

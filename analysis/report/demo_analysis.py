@@ -50,7 +50,7 @@ def analyse(out: Path, cfg, sat, measures: dict, notes: list[str], options: dict
             a.skipped[SECTIONS[key]] = reason
         a.outcome = f"skipped: {reason}"
         return a
-    m = validate_similarity(sat.names, sat.sat, source="SAT")
+    m = validate_similarity(sat.names, sat.sat_for_analyses, source="SAT")
     a.clusters, files = write_clustering(m, out, seed=cfg.seed)
     cl = a.clusters
     a.figures["sat"] = plots.plot_clustered_heatmap(m.values, cl.names, cl.linkage, cl.labels,

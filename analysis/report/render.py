@@ -8,7 +8,10 @@ the config) goes through `html.escape`.
 
 A section appears only when its data is given: `ReportData` fields left at
 None (or empty) leave their section out, and a `skipped` entry for a section
-shows the section with the reason instead of its content. `extra` holds
+shows the section with the reason instead of its content. `answers` holds
+the sections that answer the user's questions (the most similar pairs, the
+recommended ensemble and teacher), rendered first, right after the title; the
+summary, the controls and the per-model tables come after them. `extra` holds
 further sections (for example ensembles or distillation tables), rendered
 before the run configuration.
 """
@@ -89,6 +92,7 @@ class ReportData:
     measure_notes: list[str] = field(default_factory=list)  # notes of the measures, skipped measures
     skipped: dict[str, str] = field(default_factory=dict)  # section heading -> why its content is missing
     extra: list[Section] = field(default_factory=list)
+    answers: list[Section] = field(default_factory=list)  # what the user asked, first: right after the title
 
 
 SECTIONS = {  # heading of each standard section
@@ -105,7 +109,8 @@ SECTIONS = {  # heading of each standard section
 
 def render_report(data: ReportData) -> str:
     """The report as one self-contained HTML document."""
-    parts = [f"<h1>{escape(data.title)}</h1>", _section(SECTIONS["summary"], _key_values(data.summary))]
+    parts = [f"<h1>{escape(data.title)}</h1>", *(_free_section(s) for s in data.answers),
+             _section(SECTIONS["summary"], _key_values(data.summary))]
     if data.zoo is not None:
         parts.append(_section(SECTIONS["zoo"], _table(data.zoo)))
     sat = [_figure(f) for f in ([data.sat_figure] if data.sat_figure else [])]
@@ -123,9 +128,7 @@ def render_report(data: ReportData) -> str:
     if comparison or data.measure_notes:
         comparison += [_list(data.measure_notes)] if data.measure_notes else []
     parts.append(_optional(SECTIONS["comparison"], comparison, data.skipped))
-    for s in data.extra:
-        parts.append(_section(s.heading, "".join([*(f"<p>{escape(p)}</p>" for p in s.paragraphs),
-                                                  *(_table(t) for t in s.tables), *(_figure(f) for f in s.figures)])))
+    parts += [_free_section(s) for s in data.extra]
     config = _key_values({**data.versions, **({"seed": data.seed} if data.seed is not None else {})})
     if data.config_text:
         config += f"<pre>{escape(data.config_text)}</pre>"
@@ -133,6 +136,11 @@ def render_report(data: ReportData) -> str:
     body = "\n".join(p for p in parts if p)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(data.title)}</title>\n'
             f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _free_section(s: Section) -> str:
+    return _section(s.heading, "".join([*(f"<p>{escape(p)}</p>" for p in s.paragraphs),
+                                        *(_table(t) for t in s.tables), *(_figure(f) for f in s.figures)]))
 
 
 def _optional(heading: str, content: list[str], skipped: dict[str, str]) -> str:

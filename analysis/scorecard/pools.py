@@ -11,9 +11,9 @@ loaded and no training, labelled `<label>_untrained`; the user trains nothing ex
 a pool are written to `folder/<measure>.csv` with the sidecar of `archsim.similarity.compute.cached_measure`
 (its models' weights, its images, the options and seed), so a rerun reads them back; SAT on the untrained
 pool goes through the run store like every SAT, adding only the copies' attacks and evaluations. A measure
-that fails on a pool is left out with its reason, not fatal. `sat_matrices` are similarities (larger = more
-similar); `pool_matrices` gives each measure's own values, which `archsim.similarity.registry.oriented` turns
-into similarities.
+that fails on a pool is left out with its reason, not fatal (`archsim.similarity.compute.cached_similarities`).
+`sat_matrices` are similarities (larger = more similar); `pool_matrices` gives each measure's own values,
+which `archsim.similarity.registry.oriented` turns into similarities.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import dataclasses
 
 from archsim.errors import ArchsimError
 from archsim.pipeline.sat_in_store import sat_in_store
-from archsim.sat.effects import model_effects
-from archsim.similarity.compute import cached_measure
+from archsim.sat.effects import TooFewModels
+from archsim.similarity.compute import cached_similarities
+from archsim.similarity.sat_measure import sat_adjusted
 from archsim.zoo.build import Run, wrap
 from archsim.zoo.models import split_model_name_tag
 
@@ -57,20 +58,25 @@ def untrained_pool(cfg, run_: Run):
     models = {**run_.models, **{s.label: wrap(s).to(device) for s in specs}}
     # the copies see the same images, so the activations memoised for the trained models stay valid
     return (dataclasses.replace(cfg, models=[*cfg.models, *specs]),
-            dataclasses.replace(run_, models=models, train_seconds={}, untrained=[]),
+            dataclasses.replace(run_, models=models, train_seconds={}, untrained=[], _validation_view=None),
             {s.label: s.label.removesuffix("_untrained") for s in specs})
 
 
 def half_run(run_: Run, idx) -> Run:
     """The run on the evaluation images `idx` only, with its own memo of activations."""
-    return dataclasses.replace(run_, images=run_.images.subset(list(idx)), memo={}, train_seconds={})
+    return dataclasses.replace(run_, images=run_.images.subset(list(idx)), memo={}, train_seconds={},
+                               _validation_view=None)
 
 
 def sat_matrices(sat) -> dict:
-    """SAT and sat-adjusted (the pair term once the per-model effects are fitted out) of a SATResult."""
-    out = {"sat": sat.sat}
-    if len(sat.names) >= 3:
-        out["sat-adjusted"] = model_effects(sat.sat).adjusted
+    """SAT and sat-adjusted of a SATResult as the registered measures give them (a censored pair at the least
+    similar measured value; `archsim.similarity.sat_measure`); no sat-adjusted for a pool too small for
+    per-model effects."""
+    out = {"sat": sat.sat_for_analyses}
+    try:
+        out["sat-adjusted"] = sat_adjusted(sat)[0]
+    except TooFewModels:
+        pass
     return out
 
 
@@ -80,15 +86,7 @@ def untrained_sat(out, cfg, run_, progress: bool) -> dict:
 
 
 def pool_matrices(folder, cfg, run_: Run, names, options: dict, progress: bool) -> tuple[dict, list[str]]:
-    """({measure: (labels, values)}, notes) of the measures `names` (SAT's excluded) on the pool of `run_`."""
-    matrices, notes = {}, []
-    for name in names:
-        if name in SAT_MEASURES:
-            continue
-        try:
-            matrices[name], measure_notes, _ = cached_measure(folder, name, options[name], cfg, run_, progress)
-        except Exception as e:  # noqa: BLE001 - a measure that fails on this pool is left out, not fatal
-            notes.append(f"{name}: left out: {type(e).__name__}: {e}")
-            continue
-        notes += measure_notes
-    return matrices, notes
+    """({measure: (labels, values)}, notes) of the measures `names` (SAT's excluded) on the pool of `run_`,
+    cached in `folder`; a measure that fails is left out with a note ("name: skipped: why")."""
+    return cached_similarities(folder, cfg, run_, [n for n in names if n not in SAT_MEASURES], options,
+                               progress=progress)

@@ -56,6 +56,7 @@ from analysis.scorecard.reliability import image_halves, reliability, sat_halves
 from analysis.scorecard.table import ArchitectureSeeds, Scorecard
 from archsim.errors import ArchsimError
 from archsim.files import saved_if_current, write_rows, write_sidecar
+from archsim.sat.effects import effects_or_reason
 from archsim.similarity.compute import measure_key
 from archsim.similarity.registry import get_measure, oriented
 from archsim.similarity.weight_measures import MEASURES as WEIGHT_MEASURES
@@ -77,6 +78,8 @@ def run_scorecard(out, cfg, run_, sat, measures: dict, options: dict, *, tests=T
     if saved is not None and (out / "scorecard_seeds.csv").is_file():
         return Scorecard.read(out, saved.get("notes", []))
     card, arch = Scorecard(measures=[*trained, FUSED]), architectures(cfg)
+    if "sat-adjusted" not in trained:
+        card.notes.append(f"sat-adjusted: not scored: {effects_or_reason(sat.sat, sat.censored)[1]}")
     steps = {"seeds": lambda: _seeds(card, trained, [arch[n] for n in names], cfg.seed),
              "untrained": lambda: _untrained(card, out, cfg, run_, list(measures), options, arch, progress),
              "reliability": lambda: _reliability(card, out, cfg, run_, sat, trained, options, progress),
@@ -196,7 +199,7 @@ def _layer_order(card: Scorecard, out: Path, cfg, run_, names: list[str], arch: 
 
 def brief(notes: list[str], where: str, folders: str) -> list[str]:
     """A pool's notes for the scorecard: the measures left out of it, then where every measure's own notes are."""
-    return [f"{where}: {note}" for note in notes if ": left out: " in note] + [
+    return [f"{where}: {note}" for note in notes if ": skipped: " in note] + [
         f"{where}: each measure's notes on this pool are in {folders}/<measure>.key.json"]
 
 

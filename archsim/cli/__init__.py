@@ -6,7 +6,8 @@ it adds its parser and sets `func`, a callable taking the parsed args and
 returning an exit status. Bad input raises `ArchsimError`, printed here as one
 line `archsim CMD: error: ...` on stderr (exit status 2) instead of a traceback;
 so are a file-system error (`OSError`: the path and the reason) and a damaged
-SQLite file. Warnings print as one `warning: ...` line each. Command modules
+SQLite file. Warnings print as one `warning: ...` line each; `--no-progress` silences every bar
+(`archsim.cli.args.quiet_bars`). Command modules
 parse, call the library and print; nothing outside `archsim.cli` imports them.
 """
 
@@ -17,11 +18,11 @@ import importlib
 import sqlite3
 import sys
 
-from archsim.cli.args import report_warnings
+from archsim.cli.args import quiet_bars, report_warnings
 from archsim.errors import ArchsimError, one_line
 
 COMMAND_MODULES = [f"archsim.cli.{name}" for name in (
-    "sat", "similarity", "layers", "store", "weights_test", "zoo", "ensemble", "distill", "demo", "components",
+    "sat", "pair", "similarity", "layers", "store", "weights_test", "zoo", "ensemble", "distill", "demo", "components",
     "analyze", "scorecard")]
 
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with report_warnings():
+        with report_warnings(), quiet_bars(getattr(args, "no_progress", False)):
             return int(args.func(args) or 0)
     except ArchsimError as e:
         message = str(e)

@@ -12,13 +12,18 @@ Stages, each the code of the command named, with its files in DIR:
    each measure; DIR/analysis/ (`archsim components`, `archsim analyze`), plus sat_heatmap.png; then the
    known-answer scorecard of every measure (seeds, split-half reliability, layer order); DIR/scorecard.csv
    (`archsim scorecard`, which adds the untrained copies);
-5. ensembles chosen by SAT and by each measure, checked on the test images; DIR/ensembles/
-   (`archsim ensemble`; skipped without `data.validation`), with the config's `ensemble:` size and draws;
-6. distillation into the config's `distill.student` from each of `distill.teachers`; DIR/distill/
-   (`archsim distill --train`, students cached; skipped when the config names no student);
-   then which measure predicts what: each measure's Spearman rho with pair ensemble gain and with
-   distillation gain, ranked; DIR/predictions/ (`analysis.decisions.prediction_table`);
-7. DIR/report.html, one file with every figure embedded.
+5. the decisions, every choice made on the validation images: SAT and every measure computed again on
+   them (DIR/validation/, SAT's units in the same store); ensembles chosen by SAT and by each measure,
+   the recommended one set against the k most accurate models and the best single model on the test
+   images; DIR/ensembles/ with recommendation.json (`archsim ensemble`; skipped without
+   `data.validation`), with the config's `ensemble:` size and draws;
+6. distillation into the config's `distill.student` from each of `distill.teachers`, the recommended
+   teacher set against labels-only training; DIR/distill/ with recommendation.json (`archsim distill
+   --train`, students cached; skipped when the config names no student); then which measure predicts
+   what: each measure's Spearman rho with pair ensemble gain and with distillation gain, ranked, and
+   the decision benchmark over random sub-pools; DIR/predictions/ (`analysis.decisions.prediction_table`,
+   `analysis.decisions.subpools`);
+7. DIR/report.html, one file with every figure embedded, the answers first.
 
 The default config is configs/demo.yaml of the archsim repository (found from
 the installed package, whatever the working directory).
@@ -35,17 +40,25 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from analysis.decisions.prediction_table import prediction_rows, write_predictions
-from analysis.decisions.stages import distill_stage, ensemble_stage
+from analysis.decisions.stages import distill_stage, ensemble_stage, subpool_stage
+from analysis.decisions.subpools import HEADER as SUBPOOL_HEADER
 from analysis.report.demo_analysis import Analysis, analyse
 from analysis.report.demo_report import write_report
 from analysis.report.demo_scorecard import scorecard_stage
-from analysis.report.sections import distill_section, ensemble_section, prediction_section
+from analysis.report.sections import (
+    answer_sections,
+    distill_section,
+    ensemble_section,
+    prediction_section,
+    subpool_section,
+)
 from archsim.cli.args import check_out_dir, report_warnings
 from archsim.config import load_config
 from archsim.errors import ArchsimError
+from archsim.files import write_rows
 from archsim.matrices import mean_to_others
 from archsim.pipeline.sat_in_store import sat_in_store
-from archsim.similarity.compute import cached_measure
+from archsim.similarity.compute import VALIDATION_FOLDER, cached_decision_similarities, cached_measure
 from archsim.similarity.registry import measure_names, measure_options
 from archsim.store import RunStore
 from archsim.terminal_table import format_table
@@ -116,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     sat, units = sat_in_store(out, cfg, run_, progress=progress)
     sat.write(out)
     stages.add("SAT", t, units.summary())
-    fragile = sat.fragility_warnings(cfg.noise_warning)
+    fragile = sat.fragility_warnings(cfg.noise_warning) + sat.sanity_warnings(run_.images.num_classes)
     for line in fragile:
         print(f"warning: {line}", file=sys.stderr)
 
@@ -139,27 +152,39 @@ def run(args: argparse.Namespace) -> int:
         analysis = analyse(out / "analysis", cfg, sat, measures, notes, options)
     stages.add("analysis", t, analysis.outcome)
 
-    sims = {"sat": (sat.names, sat.sat), **measures}
     t = time.perf_counter()
     section, outcome = scorecard_stage(out, cfg, run_, sat, measures, options, progress)
     extra = [section] if section is not None else []
     stages.add("scorecard", t, outcome)
-    t = time.perf_counter()
-    section, outcome, ensembles = _ensembles(out / "ensembles", cfg, run_, predictions, sims, options)
-    extra += [section] if section is not None else []
-    stages.add("ensembles", t, outcome)
-    t = time.perf_counter()
-    section, outcome, distilled = _distillation(out / "distill", cfg, run_, sims, options, progress)
-    extra += [section] if section is not None else []
-    stages.add("distillation", t, outcome)
-    rows = prediction_rows(ensembles, distilled)
-    if rows:
-        write_predictions(rows, out / "predictions")
-        extra.append(prediction_section(rows, out / "predictions"))
+
+    ensembles, distilled = None, None
+    if run_.validation is None:
+        stages.add("decisions", time.perf_counter(), "skipped: the config has no validation images (data.validation) "
+                                                     "to choose on")
+    else:
+        t = time.perf_counter()
+        sims, val_notes = cached_decision_similarities(out, cfg, run_, ["sat", *measures], options,
+                                                       progress=progress)
+        for note in val_notes:
+            print(f"note: {note}")
+        stages.add("validation measures", t, f"sat and {len(sims) - 1} measures on the {len(run_.validation)} "
+                                             f"validation images ({out / VALIDATION_FOLDER})")
+        t = time.perf_counter()
+        section, outcome, ensembles = _ensembles(out / "ensembles", cfg, run_, predictions, sims, options)
+        extra += [section] if section is not None else []
+        stages.add("ensembles", t, outcome)
+        t = time.perf_counter()
+        section, outcome, distilled = _distillation(out / "distill", cfg, run_, sims, options, progress)
+        extra += [section] if section is not None else []
+        stages.add("distillation", t, outcome)
+        t = time.perf_counter()
+        extra += decision_evidence(out / "predictions", cfg, run_, predictions, sims, options, ensembles, distilled)
+        stages.add("predictions", t, "which measure predicts what; the decisions on random sub-pools")
 
     t = time.perf_counter()
+    answers = answer_sections(sat, ensembles, distilled, cfg)
     report_path = write_report(out / "report.html", config_path, cfg, run_, zoo, sat, units, analysis, notes,
-                               extra, start)
+                               extra, start, answers)
     stages.add("report", t, f"{analysis.figure_count} figures")
 
     _print_summary(zoo, sat, analysis, stages, time.perf_counter() - start)
@@ -167,36 +192,51 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- stages 5 and 6: ensembles and distillation ------------------------------------------------------------------
+# -- stages 5 and 6: the decisions ------------------------------------------------------------------------------
 
 def _ensembles(out: Path, cfg, run_, predictions, sims: dict, options: dict):
     """(report section, outcome, study), section and study None when skipped: members chosen by SAT and each
-    measure, checked on the test images."""
-    if run_.validation is None:
-        return None, "skipped: the config has no validation images (data.validation) to choose members on", None
+    measure on the validation images, the recommendation checked on the test images."""
     settings = cfg.ensemble
     if settings.size > len(cfg.models):
         return None, f"skipped: ensemble.size {settings.size} exceeds the {len(cfg.models)} models", None
     study, _ = ensemble_stage(out, cfg, run_, predictions, sims, options, settings)
     for note in study.notes:
         print(f"note: {note}")
-    best = max(study.summary(), key=lambda r: r.test_softmax)
+    rec = study.recommendation
     return (ensemble_section(study, out, len(run_.validation), len(run_.images), cfg.shift),
-            f"k = {study.k}: best {best.method}{f' ({best.measure})' if best.measure else ''} at "
-            f"{best.test_softmax:.3f} test accuracy", study)
+            f"k = {study.k}: use {' '.join(rec.members)} ({rec.chosen_by}), {rec.test_accuracy:.3f} test accuracy, "
+            f"vs top-k {rec.difference_vs_top_k.points()}", study)
 
 
 def _distillation(out: Path, cfg, run_, sims: dict, options: dict, progress: bool):
-    """(report section, outcome, study), section and study None when skipped: the config's student distilled
-    from each teacher, and the baseline."""
+    """(report section, outcome, DistillOutcome), section and outcome None when skipped: the config's student
+    distilled from each teacher, and the baseline."""
     settings = cfg.distill
     if not settings.student or not settings.teachers:
         return None, "skipped: the config's distill section names no student and teachers", None
-    _, study, _ = distill_stage(out, cfg, run_, sims, options, settings, train=True, progress=progress)
-    best = max(study.teachers, key=lambda t: study.gain[t])
-    return (distill_section(study, settings, out, cfg.shift),
-            f"{settings.student} from {len(study.teachers)} teachers x {settings.seeds} seeds: best "
-            f"{best} ({study.gain[best]:+.3f})", study)
+    result = distill_stage(out, cfg, run_, sims, options, settings, train=True, progress=progress)
+    for note in result.notes:
+        print(f"note: {note}")
+    rec = result.recommendation
+    gain = "" if rec.gain is None else f" ({rec.gain.points()} over labels only)"
+    return (distill_section(result, settings, out, cfg.shift),
+            f"{settings.student} from {len(settings.teachers)} teachers x {settings.seeds} seeds: "
+            f"{'distil from ' + rec.teacher if rec.teacher else 'no teacher'}{gain}", result)
+
+
+def decision_evidence(out: Path, cfg, run_, predictions, sims: dict, options: dict, ensembles, distilled) -> list:
+    """The report sections on which measure predicts what, and the decisions on random sub-pools."""
+    rows = prediction_rows(ensembles, distilled.study if distilled is not None else None)
+    sections = []
+    if rows:
+        write_predictions(rows, out)
+        sections.append(prediction_section(rows, out))
+    subpool_rows = subpool_stage(cfg, run_, predictions, sims, options, distilled)
+    if subpool_rows:
+        write_rows(out / "subpools.csv", SUBPOOL_HEADER, [r.values() for r in subpool_rows])
+        sections.append(subpool_section(subpool_rows))
+    return sections
 
 
 # -- the terminal summary -------------------------------------------------------------------------------
@@ -207,7 +247,7 @@ def _print_summary(zoo, sat, analysis: Analysis, stages: Stages, seconds: float)
     print(f"\n{len(sat.names)} models, {sat.clean_correct.shape[1]} images, {seconds:.1f} s")
     noise = sat.noise_error
     rows = [[n, f"{test[n]:.3f}", f"{sat.transfer[i, i]:.3f}", _or_dash(None if noise is None else noise[i]),
-             _or_dash(mean_to_others(sat.sat, i)), str(cluster.get(n, "-"))] for i, n in enumerate(sat.names)]
+             _or_dash(mean_to_others(sat.sat_measured, i)), str(cluster.get(n, "-"))] for i, n in enumerate(sat.names)]
     print(format_table(["model", "test acc", "white-box", "noise error", "mean SAT to others", "cluster"], rows))
     print()
     print(format_table(["stage", "seconds", "outcome"], [[n, f"{s:.1f}", o] for n, s, o in stages.rows], "<><"))

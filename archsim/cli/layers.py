@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     labels = [m.label for m in cfg.models]
     for label in (args.a, args.b):
         if label not in labels:
-            raise ArchsimError(f"no model labelled {label!r} in {args.config}; labels: {', '.join(labels)}")
+            raise ArchsimError(f"no model labelled {label!r} in the run; labels: {', '.join(labels)}")
     run_ = build_run(cfg, progress=not args.no_progress)
     model_a, model_b = run_.models[args.a], run_.models[args.b]
     layers_a = _layers(args.layers_a, model_a, args.a)

@@ -16,6 +16,13 @@ results in the store; `--channels-last` changes the memory layout.
 `--dry-run` trains, attacks and evaluates nothing and writes nothing: it
 prints the models still to train, the units to run and to reuse, their FLOPs
 and the estimated time on this device (`archsim.sat.cost`).
+
+Every run also writes DIR/config.yaml, its config with the command-line models
+in it, so that `archsim sat --out DIR --add mine=resnet18=ckpt.safetensors`
+adds a model by naming only it (`archsim.pipeline.add_models`): it prints the
+cost before it runs (1 attack and 2N+1 evaluations, and the new model's noise
+control), then the new model's row, its nearest models first with their 95%
+intervals.
 """
 
 from __future__ import annotations
@@ -24,14 +31,20 @@ import argparse
 import sys
 import time
 
-from archsim.cli.args import add_precision_arguments, add_run_arguments, run_config
+from archsim.cli.args import add_precision_arguments, add_run_arguments, assembled_config
+from archsim.errors import ArchsimError
 from archsim.matrices import mean_to_others
+from archsim.pipeline.add_models import check_new_labels, plan_addition, run_directory_config, write_run_config
 from archsim.pipeline.dry_run import dry_run
 from archsim.pipeline.sat_in_store import sat_in_store
-from archsim.sat.effects import model_effects
+from archsim.sat.censoring import censored_note
+from archsim.sat.effects import effects_or_reason
+from archsim.sat.pair import nearest_models
 from archsim.store import RayExecutor, RunStore
 from archsim.terminal_table import format_table
+from archsim.zoo.assemble import assemble
 from archsim.zoo.build import build_run
+from archsim.zoo.model_entries import parse_models
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,12 +62,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-task", type=float, default=1, help="CPUs per Ray task (default 1)")
     p.add_argument("--gpus-per-task", type=float, default=0,
                    help="GPUs per Ray task (default 0); above 0, tasks run on CUDA")
+    p.add_argument("--add", metavar="MODELS", help="add models (named as --models does) to the run in --out: "
+                                                   "1 attack and 2N+1 evaluations each")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    cfg = run_config(args)
+    if args.add:
+        return add(args)
+    assembled = assembled_config(args)
+    cfg = assembled.cfg
     progress = not args.no_progress
     if args.dry_run:  # plans on an in-memory copy of the store: writes nothing
         print(dry_run(args.out, cfg, build_run(cfg, progress=False, train=False, place=False)).summary())
@@ -68,8 +86,39 @@ def run(args: argparse.Namespace) -> int:
     else:
         make_executor = None
     result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)
-    paths = result.write(args.out)
+    paths = {**result.write(args.out), "config": write_run_config(args.out, assembled.raw)}
     print_sat_summary(result, time.perf_counter() - start, cfg.noise_warning)
+    for line in result.sanity_warnings(run_.images.num_classes):
+        print(f"warning: {line}", file=sys.stderr)
+    print(report.summary())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def add(args: argparse.Namespace) -> int:
+    """--add: the run directory's models and the new ones, through its store; the cost first, then the new rows."""
+    if args.models or args.data or args.n or args.validation or args.resolution or args.dry_run:
+        raise ArchsimError("--add keeps the run's models and images: drop --models, --data, --n, --validation, "
+                           "--resolution and --dry-run")
+    base = run_directory_config(args.out, args.config)
+    existing = [m.label for m in assemble(base).cfg.models]
+    entries = parse_models(args.add)
+    new = [e["label"] for e in entries]
+    check_new_labels(existing, new, args.out)
+    assembled = assembled_config(args, entries, config=base)
+    cfg, progress = assembled.cfg, not args.no_progress
+    run_ = build_run(cfg, progress=progress, place=False)
+    addition = plan_addition(args.out, cfg, run_, new)
+    print(addition.cost())
+    result, report = sat_in_store(args.out, cfg, run_, progress=progress)
+    paths = {**result.write(args.out), "config": write_run_config(args.out, assembled.raw)}
+    for label in new:
+        rows = nearest_models(result, label)
+        print(f"\n{label}: clean accuracy {result.clean_accuracy[result.names.index(label)]:.3f}; its nearest models "
+              "(SAT with its 95% interval, both directions):")
+        print(format_table(["model", "SAT", "95% interval", "|X_AB|", "new -> it", "it -> new"], rows, "<>>>>>"))
+    for line in result.sanity_warnings(run_.images.num_classes) + result.fragility_warnings(cfg.noise_warning):
+        print(f"warning: {line}", file=sys.stderr)
     print(report.summary())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
@@ -81,14 +130,15 @@ def print_sat_summary(result, seconds: float, noise_warning: float) -> None:
     print(f"\n{len(names)} models, {result.clean_correct.shape[1]} images, {seconds:.1f} s")
     rows = []
     for i, name in enumerate(names):
-        mean = mean_to_others(result.sat, i)
+        mean = mean_to_others(result.sat_measured, i)
         rows.append([name, f"{result.clean_accuracy[i]:.3f}", f"{result.transfer[i, i]:.3f}",
                      "-" if noise is None else f"{noise[i]:.3f}", "-" if mean is None else f"{mean:.3f}"])
     print(format_table(["model", "clean acc", "white-box", "noise error", "mean SAT to others"], rows))
-    if len(names) >= 3:
-        r2 = model_effects(result.sat).r2
-        print(f"per-model effects (SAT_ij = mu + a_i + a_j) explain R^2 = {r2:.2f} of the off-diagonal SAT variance; "
-              f"--measure sat-adjusted is the pair term left")
+    censored = censored_note(names, result.censored)
+    if censored:
+        print(censored)
+    effects, why_not = effects_or_reason(result.sat, result.censored)
+    print(why_not or f"per-model effects (SAT_ij = mu + a_i + a_j) explain {effects.r2_summary()} of the "
+                     "off-diagonal SAT variance; --measure sat-adjusted is the pair term left")
     for line in result.fragility_warnings(noise_warning):
         print(f"warning: {line}", file=sys.stderr)
-

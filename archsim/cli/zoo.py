@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from archsim.cli.args import run_config
+from archsim.cli.args import add_model_arguments, run_config
 from archsim.terminal_table import format_table
 from archsim.zoo.build import build_run
 from archsim.zoo.predictions import predict_run
@@ -28,10 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     t = actions.add_parser("train", help="train (or load) every model; report params, time and accuracy",
                            description=__doc__)
-    t.add_argument("--config", required=True, help="YAML run config (see archsim.config)")
+    add_model_arguments(t)
     t.add_argument("--out", help="also write DIR/zoo.csv")
     t.add_argument("--device", help="override the config's device (cpu, cuda, auto)")
-    t.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    t.add_argument("--no-progress", action="store_true", help="hide every progress bar")
     t.set_defaults(func=run)
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from attacks import threat_model
+
 STEP_FORWARDS = 2  # an attack step: forward + backward to the input, in forward passes (module docstring)
 EFFICIENCY = 0.5  # measured: 0.66-0.9 for 224-px models on the CPU (fp32), less for tiny ones; a round lower figure
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -62,8 +64,9 @@ class Cost:
 
 
 def attack_steps(attack: Mapping) -> int:
-    """Gradient steps of an attack config: `steps` when it has one (PGD, MIFGSM, ...), else 1 (FGSM)."""
-    return int(attack.get("steps", 1))
+    """Gradient steps the attack of `attack` really takes, its class defaults included (`attacks.threat_model`):
+    `{backend: torchattacks, name: PGD}` takes torchattacks' 10; a class without `steps` 1 (FGSM)."""
+    return threat_model(attack).steps
 
 
 def unit_flops(kind: str, source_flops: float, target_flops: float | None, n_images: int, steps: int) -> float:

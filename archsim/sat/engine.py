@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 import attacks
 from archsim.errors import ArchsimError
 from archsim.sat import units
-from archsim.sat.formula import DEFAULT_EPS_S
+from archsim.sat.formula import DEFAULT_EPS_S, check_eps_s
 from archsim.sat.precision import prepared
 from archsim.sat.result import SATResult
 
@@ -51,7 +51,7 @@ def sat_matrix(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], ima
     """
     names = list(models)
     models = {name: prepared(m, precision, channels_last) for name, m in models.items()}
-    _check_inputs(names, images, labels, eps_s, batch_size)
+    check_inputs(names, images, labels, eps_s, batch_size)
     device = torch.device(device) if device is not None else images.device
     attack_cfg = dict(attack) if attack is not None else {
         "backend": "native", "norm": "Linf", "eps": eps, "alpha": alpha, "steps": steps,
@@ -85,7 +85,9 @@ def sat_matrix(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], ima
     return SATResult(names, clean, adv_correct, eps_s, image_ids=image_ids, noise_correct=noise)
 
 
-def _check_inputs(names, images, labels, eps_s, batch_size) -> None:
+def check_inputs(names, images, labels, eps_s, batch_size) -> None:
+    """ArchsimError for no models, images that are not (N, C, H, W) floats in [0, 1], labels that are not 1-D int64
+    class indices of the same length, a bad eps_s or batch size."""
     if len(names) == 0:
         raise ArchsimError("no models given")
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
@@ -100,7 +102,6 @@ def _check_inputs(names, images, labels, eps_s, batch_size) -> None:
         raise ArchsimError(f"{len(images)} images but {len(labels)} labels")
     if len(labels) and int(labels.min()) < 0:
         raise ArchsimError("labels must be non-negative class indices")
-    if eps_s <= 0:
-        raise ArchsimError("eps_s must be positive (it is the floor inside the log)")
+    check_eps_s(eps_s)
     if batch_size < 1:
         raise ArchsimError("batch_size must be at least 1")

@@ -15,7 +15,11 @@ The primary result of a SAT run is two arrays:
 SAT and the transfer rates follow `archsim.sat.formula`; the pair interval is
 the seeded bootstrap over the images of X_AB (`archsim.sat.intervals`), each
 image with both directions, mapped through the same ln(max(eps_s, 100 p)).
-|X_AB| = 0 gives ln(eps_s) and a warning.
+|X_AB| = 0 gives ln(eps_s) and a warning. Such pairs, and those whose pooled
+rate is at or below the floor, are `censored` (`archsim.sat.censoring`):
+`sat_measured` holds NaN there (for means), `sat_for_analyses` the least similar
+measured pair's value (for clustering, comparisons and selection), and
+`effects()` leaves them out of the per-model fit.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from archsim import sanity
 from archsim.files import all_or_nothing, write_rows
 from archsim.matrices import write_matrix
+from archsim.sat.censoring import as_least_measured, censored_pairs
+from archsim.sat.effects import ModelEffects, model_effects
 from archsim.sat.formula import sat_from_counts, sat_score, transfer_rates
 from archsim.sat.intervals import pair_intervals
 
@@ -71,6 +78,26 @@ class SATResult:
         return sat_from_counts(self.errors, self.n_common, self.eps_s)
 
     @property
+    def censored(self) -> np.ndarray:
+        """(N, N) bool: the pairs at the floor, |X_AB| = 0 or 100 x the pooled rate <= eps_s (diagonal False)."""
+        return censored_pairs(self.errors, self.n_common, self.eps_s)
+
+    @property
+    def sat_measured(self) -> np.ndarray:
+        """SAT with NaN at the censored pairs: what means over pairs average."""
+        return np.where(self.censored, np.nan, self.sat)
+
+    @property
+    def sat_for_analyses(self) -> np.ndarray:
+        """SAT with each censored pair at the least similar measured pair's value: what clustering, the
+        comparisons and the applications read, so that none of them depends on eps_s."""
+        return as_least_measured(self.sat, self.censored)
+
+    def effects(self) -> ModelEffects:
+        """The per-model fit of SAT over the measured pairs (`archsim.sat.effects.model_effects`)."""
+        return model_effects(self.sat, self.censored)
+
+    @property
     def clean_accuracy(self) -> np.ndarray:
         return self.clean_correct.mean(axis=1)
 
@@ -93,6 +120,14 @@ class SATResult:
                 f"than {threshold:.0%}): its SAT row measures fragility" for n, e in zip(self.names, errors)
                 if e > threshold]
 
+    def sanity_warnings(self, n_classes: int | None = None) -> list[str]:
+        """`archsim.sanity`'s warnings for this run: models whose white-box success is below 0.8 (the eps is too
+        small for these images) and, given the number of classes, models at or near chance clean accuracy."""
+        out = sanity.weak_attack(self.names, np.diag(self.transfer))
+        if n_classes is not None:
+            out = sanity.near_chance(self.names, self.clean_accuracy, n_classes) + out
+        return out
+
     def per_image_errors(self, a: int, b: int) -> np.ndarray:
         """e_i = 1(b fooled by a's image) + 1(a fooled by b's image) for each image i of X_ab."""
         common = self.clean_correct[a].astype(bool) & self.clean_correct[b].astype(bool)
@@ -111,14 +146,16 @@ class SATResult:
         return np.where(self.n_common > 0, lo, np.nan), np.where(self.n_common > 0, hi, np.nan)
 
     def pairs(self) -> list[dict]:
-        """One row per unordered pair (a <= b): counts, SAT with its interval, both directions."""
-        rows, sat, transfer = [], self.sat, self.transfer
+        """One row per unordered pair (a <= b): counts, SAT with its interval, both directions, censored (1: at
+        the floor, its SAT is no measurement)."""
+        rows, sat, transfer, censored = [], self.sat, self.transfer, self.censored
         low, high = self.sat_intervals()
         for a in range(len(self.names)):
             for b in range(a, len(self.names)):
                 rows.append({"a": self.names[a], "b": self.names[b], "n_common": int(self.n_common[a, b]),
                              "sat": sat[a, b], "ci_low": low[a, b], "ci_high": high[a, b],
-                             "rate_a_to_b": transfer[a, b], "rate_b_to_a": transfer[b, a]})
+                             "rate_a_to_b": transfer[a, b], "rate_b_to_a": transfer[b, a],
+                             "censored": int(censored[a, b])})
         return rows
 
     def to_csv(self, path: str | Path) -> Path:

@@ -1,9 +1,10 @@
 """Activations of a model's layers on [0, 1] images, streamed in minibatches, and gradients at a layer.
 
-A layer is a module name of the timm model (`model.model.named_modules()`, e.g.
-"layer2.1", "blocks.3", "stages.2") or "pre_logits": timm's
-`forward_head(forward_features(x), pre_logits=True)`, the features the
-classifier reads. Module outputs are caught with forward hooks (a module that
+A layer is a module name of the model (`model.model.named_modules()`, e.g.
+"layer2.1", "blocks.3", "stages.2") or "pre_logits", the features the
+classifier reads: timm's `forward_head(forward_features(x), pre_logits=True)`
+for a timm model, and for any other `nn.Module` the input of its last linear
+layer (the last `nn.Linear` it registers, `last_linear`). Module outputs are caught with forward hooks (a module that
 runs twice in one forward gives its last output) and flattened to
 (batch, features). Images go through the wrapper's own resize and
 normalisation (`PixelModel.preprocess`), so the activations are those of the
@@ -46,8 +47,17 @@ def check_layers(model: PixelModel, layers: Sequence[str], label: str = "the mod
             raise ArchsimError(f"{label} has no layer {layer!r}" + (f"; close names: {', '.join(close)}" if close else
                                                                      "; layers are module names or pre_logits"))
     if PRE_LOGITS in layers and not hasattr(model.model, "forward_head"):
-        raise ArchsimError(f"{label} is not a timm model (no forward_head); name its layers by module")
+        last_linear(model.model, label)
     return list(layers)
+
+
+def last_linear(net: nn.Module, label: str = "the model") -> str:
+    """The name of the last nn.Linear that `net` registers: its classifier, whose input is pre_logits for a module
+    that is not a timm model; ArchsimError when it has none."""
+    names = [name for name, m in net.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise ArchsimError(f"{label} has no linear layer whose input would be pre_logits; name a layer by module")
+    return names[-1]
 
 
 def layer_features(model: PixelModel, images: torch.Tensor, layers: Sequence[str],
@@ -65,6 +75,9 @@ def layer_features(model: PixelModel, images: torch.Tensor, layers: Sequence[str
                     caught[PRE_LOGITS] = net.forward_head(feats, pre_logits=True)
                 if any(name not in caught for name in modules):
                     net.forward_head(feats)
+            elif PRE_LOGITS in layers:
+                with _caught_input(net, last_linear(net), caught):
+                    net(x)
             else:
                 net(x)
         missing = [name for name in layers if name not in caught]
@@ -81,7 +94,11 @@ def layer_gradients(model: PixelModel, images: torch.Tensor, layer: str, batch_s
     for s in batch_slices(len(images), batch_size):
         x = model.preprocess(images[s].to(device))
         with torch.enable_grad():
-            if layer == PRE_LOGITS:
+            if layer == PRE_LOGITS and not hasattr(net, "forward_head"):
+                with _tracked_input(net, last_linear(net)) as tracked:
+                    logits = net(x)
+                h = tracked["h"]
+            elif layer == PRE_LOGITS:
                 with torch.no_grad():
                     feats = net.forward_features(x)
                     h = net.forward_head(feats, pre_logits=True)
@@ -140,6 +157,35 @@ def _caught_outputs(net: nn.Module, names: Sequence[str]):
     finally:
         for h in handles:
             h.remove()
+
+
+@contextmanager
+def _caught_input(net: nn.Module, name: str, caught: dict):
+    """caught[PRE_LOGITS] filled by a forward pre-hook with the (first) input of the named module."""
+    def hook(module, inputs):
+        caught[PRE_LOGITS] = _tensor(inputs[0], name).detach()
+
+    handle = net.get_submodule(name).register_forward_pre_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def _tracked_input(net: nn.Module, name: str):
+    """Replace the module's input by a clone of a leaf that requires grad; the leaf lands in the dict as "h"."""
+    tracked: dict[str, torch.Tensor] = {}
+
+    def hook(module, inputs):
+        tracked["h"] = _tensor(inputs[0], name).detach().requires_grad_(True)
+        return (tracked["h"].clone(), *inputs[1:])
+
+    handle = net.get_submodule(name).register_forward_pre_hook(hook)
+    try:
+        yield tracked
+    finally:
+        handle.remove()
 
 
 @contextmanager

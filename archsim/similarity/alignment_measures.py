@@ -6,8 +6,9 @@ each compares the models on the run's evaluation images at one layer (options
 `archsim.similarity.run_outputs`). Their own options:
 
     procrustes           (none)                       orthogonal Procrustes distance, a distance (0 on the diagonal)
-    shape                alpha: 0.5                   angular shape metric with partial whitening (0: CCA,
-                                                      1: angular Procrustes), a distance in [0, pi/2]
+    shape                alpha: 0.5, unit_norm: false  angular shape metric with partial whitening of the centred
+                                                      data (0: CCA, 1: angular Procrustes), a distance in
+                                                      [0, pi/2]; unit_norm: archsim's scale-free variant
     rsa                  rdm: correlation | euclidean   compare: spearman | pearson
     mutual-knn, cknna    k: 10                        neighbours per example
     linear-predictivity  folds: 5, ridge: 0.001       cross-validated ridge R^2; the matrix holds
@@ -40,9 +41,9 @@ def procrustes_measure(inputs: MeasureInputs, opts: dict) -> SimilarityResult:
 
 
 def shape_measure(inputs: MeasureInputs, opts: dict) -> SimilarityResult:
-    alpha = opts["alpha"]
-    return _pairwise(inputs, opts, _shape(inputs.run, opts), lambda a, b: angular_shape_distance(a, b, alpha),
-                     diagonal=0.0)
+    alpha, unit_norm = opts["alpha"], opts["unit_norm"]
+    return _pairwise(inputs, opts, _shape(inputs.run, opts),
+                     lambda a, b: angular_shape_distance(a, b, alpha, unit_norm=unit_norm), diagonal=0.0)
 
 
 def rsa_measure(inputs: MeasureInputs, opts: dict) -> SimilarityResult:
@@ -129,8 +130,11 @@ K = Option(10, "int", minimum=1, help="neighbours per example")
 MEASURES = [
     Measure("procrustes", procrustes_measure, dict(COMMON),
             "orthogonal Procrustes distance (Williams et al. 2021)", distance_when=True),
-    Measure("shape", shape_measure, {**COMMON, "alpha": Option(0.5, "float", minimum=0, maximum=1)},
-            "angular shape metric with partial whitening alpha (Williams et al. 2021)", distance_when=True),
+    Measure("shape", shape_measure, {**COMMON, "alpha": Option(0.5, "float", minimum=0, maximum=1),
+                                     "unit_norm": Option(False, "bool", help="scale each representation to unit "
+                                                                              "norm first (archsim's variant)")},
+            "angular shape metric with partial whitening alpha (Williams et al. 2021)", distance_when=True,
+            version=2),
     Measure("rsa", rsa_measure, {**COMMON, "rdm": Option("correlation", "choice", choices=RDMS),
                                  "compare": Option("spearman", "choice", choices=COMPARISONS)},
             "representational similarity analysis (Kriegeskorte et al. 2008)"),

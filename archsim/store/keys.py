@@ -1,7 +1,7 @@
 """Content keys: what a stored result depends on, hashed.
 
 - A model: its timm architecture (the pretrained tag aside: the weights say
-  which weights), the kwargs it was built with, the sha256 of its weights, and
+  which weights) or its `package.module:callable`, the kwargs it was built with, the sha256 of its weights, and
   the wrapper's data config (input size, interpolation, mean, std). The label
   is only a name: two labels for the same content share all results.
 - A dataset: the image ids, the labels and the bytes of the image tensor.
@@ -25,6 +25,7 @@ import torch
 from timm.models import split_model_name_tag
 
 from archsim.sat.units import EVAL_BATCH_FACTOR
+from archsim.zoo.callables import is_callable_name
 from archsim.zoo.data import ImageSet
 from archsim.zoo.models import weights_hash
 from archsim.zoo.wrapper import PixelModel
@@ -53,7 +54,7 @@ class AttackEntry:
 
 def model_entry(label: str, name: str, kwargs: dict, model: PixelModel) -> ModelEntry:
     """The entry of `model`, created as timm `name` with `kwargs` and wrapped in a PixelModel."""
-    arch, _ = split_model_name_tag(name)
+    arch = name if is_callable_name(name) else split_model_name_tag(name)[0]
     weights = weights_hash(model.model)
     data_config = {"input_size": list(model.input_size), "interpolation": model.interpolation,
                    "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}

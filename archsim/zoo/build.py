@@ -50,6 +50,18 @@ class Run:
     # (archsim.similarity.run_outputs): {key: value}, the key naming everything the value depends on
     memo: dict = field(default_factory=dict, repr=False, compare=False)
     untrained: list[str] = field(default_factory=list)  # with train=False: models whose weights are not cached
+    _validation_view: Run | None = field(default=None, repr=False, compare=False)
+
+    def on_validation(self) -> Run:
+        """The same models with the validation images as their evaluation images: what every choice is
+        computed on (`archsim.similarity.compute.decision_similarities`), so no choice sees a test image.
+        One view per run, with its own memo; ArchsimError when the run has no validation images."""
+        if self.validation is None:
+            raise ArchsimError("choices are made on validation images, disjoint from the test images, and this run "
+                               "has none: add `data.validation: {how: balanced, n: ..., seed: ...}` to the config")
+        if self._validation_view is None:
+            self._validation_view = Run(self.models, self.validation, None, training=self.training)
+        return self._validation_view
 
 
 def build_run(cfg: RunConfig, *, progress: bool = True, train: bool = True, place: bool = True) -> Run:
@@ -67,7 +79,8 @@ def build_run(cfg: RunConfig, *, progress: bool = True, train: bool = True, plac
         warnings.warn(f"{len(random_init)} model(s) have no weights (no pretrained, checkpoint or train "
                       f"section) and keep their random initialisation: {', '.join(random_init)}", stacklevel=2)
     train_set = _training_images(catalog, eval_idx + val_idx, cfg.train, cfg.seed) if to_train else None
-    models = {spec.label: wrap(spec) for spec in cfg.models}  # every model is created before any training
+    shape = tuple(images.images.shape[1:])
+    models = {spec.label: wrap(spec, shape) for spec in cfg.models}  # every model is created before any training
     n_classes = int(max(images.labels.max(), -1 if train_set is None else train_set.labels.max())) + 1
     for label, model in models.items():
         check_model(label, model, images.images[:2], n_classes)
@@ -84,13 +97,14 @@ def build_run(cfg: RunConfig, *, progress: bool = True, train: bool = True, plac
     return Run(models, images, validation, seconds, train_set, untrained=untrained)
 
 
-def wrap(spec: ModelSpec) -> PixelModel:
-    """Create the spec's timm model (initialised from its seed) inside a PixelModel."""
+def wrap(spec: ModelSpec, image_shape=None) -> PixelModel:
+    """Create the spec's model (initialised from its seed) inside a PixelModel for images of `image_shape` (C, H, W;
+    what a model that is not timm's takes, `archsim.zoo.wrapper`)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         net = create_model(spec.name, pretrained=spec.pretrained, checkpoint=spec.checkpoint, **spec.kwargs)
     return PixelModel(net, input_size=spec.input_size, mean=spec.mean, std=spec.std,
-                      interpolation=spec.interpolation, img_size=spec.kwargs.get("img_size"))
+                      interpolation=spec.interpolation, img_size=spec.kwargs.get("img_size"), image_shape=image_shape)
 
 
 def check_model(label: str, model: PixelModel, x: torch.Tensor, n_classes: int) -> None:

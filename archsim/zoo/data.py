@@ -196,7 +196,7 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
     mode = "RGB" if channels == 3 else "L"
 
     def read(idx: list[int]) -> torch.Tensor:
-        files = tqdm(idx, desc=f"read {root.name}", unit="img", disable=len(idx) < 500, leave=False)
+        files = tqdm(idx, desc=f"read {root.name}", unit="img", leave=False, **_quiet_below(len(idx)))
         return torch.stack([_read_image(paths[i], preprocess, mode) for i in files])
 
     ids = [Path(path).relative_to(root).as_posix() for path in paths]
@@ -206,7 +206,7 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
 def _readable(samples: list[tuple[str, int]], root: Path) -> list[tuple[str, int]]:
     """The (path, label) samples whose file PIL decodes in full; a warning counts the others."""
     kept, bad = [], []
-    for path, label in tqdm(samples, desc=f"check {root.name}", unit="img", disable=len(samples) < 500, leave=False):
+    for path, label in tqdm(samples, desc=f"check {root.name}", unit="img", leave=False, **_quiet_below(len(samples))):
         try:
             pil_loader(path).load()
             kept.append((path, label))
@@ -297,3 +297,8 @@ def _resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
         return images
     return transforms.functional.resize(images, [size, size], antialias=True).clamp(0, 1)
 
+
+def _quiet_below(n: int, at_least: int = 500) -> dict:
+    """No bar for fewer than `at_least` images; else tqdm's default, which TQDM_DISABLE=1 (set by --no-progress)
+    turns off."""
+    return {"disable": True} if n < at_least else {}

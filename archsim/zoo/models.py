@@ -20,6 +20,10 @@ with archsim's checks in front of it:
   that does not fit the model, is an `ArchsimError` naming the file (and the
   first mismatching key).
 
+A `name` of the form `package.module:callable` is the user's own architecture
+(`archsim.zoo.callables`): the callable is called with the kwargs; pretrained
+weights are timm's only, so such a model takes a checkpoint or is trained here.
+
 A model's identity is `name@<sha256 of its weights>` (`model_identity`).
 """
 
@@ -38,11 +42,19 @@ from safetensors.torch import load_file
 from timm.models import model_entrypoint, split_model_name_tag
 
 from archsim.errors import ArchsimError, one_line
+from archsim.zoo.callables import build_callable, is_callable_name
 
 
 def create_model(name: str, *, pretrained: bool | str = False, checkpoint: str | Path | None = None,
                  **kwargs) -> torch.nn.Module:
     """timm.create_model with clear errors; returns the model in eval mode on the CPU."""
+    if is_callable_name(name):
+        if pretrained:
+            raise ArchsimError(f"model {name!r}: pretrained weights are timm's; give a checkpoint instead")
+        model = build_callable(name, **kwargs)
+        if checkpoint is not None:
+            load_checkpoint(model, checkpoint)
+        return model.eval()
     arch, tag = split_model_name_tag(name)
     close = close_model_names(name)
     if close is not None:
@@ -146,11 +158,19 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
             raise ArchsimError(f"checkpoint {path} does not fit the model: missing key {key!r}")
         if state[key].shape != value.shape:
             raise ArchsimError(f"checkpoint {path} does not fit the model: key {key!r} has shape "
-                               f"{tuple(state[key].shape)}, the model expects {tuple(value.shape)}")
+                               f"{tuple(state[key].shape)}, the model expects {tuple(value.shape)}"
+                               + _channels_hint(state[key].shape, value.shape))
     extra = [k for k in state if k not in expected]
     if extra:
         raise ArchsimError(f"checkpoint {path} does not fit the model: unexpected key {extra[0]!r}")
     model.load_state_dict(state, strict=True)
+
+
+def _channels_hint(found: torch.Size, expected: torch.Size) -> str:
+    """A hint when a conv weight differs only in its input channels: the checkpoint's first layer takes other images."""
+    if len(found) == len(expected) == 4 and found[0] == expected[0] and found[2:] == expected[2:]:
+        return f"; its first layer takes {found[1]}-channel images: set the model's kwargs: {{in_chans: {found[1]}}}"
+    return ""
 
 
 def weights_hash(model: torch.nn.Module) -> str:

@@ -1,14 +1,22 @@
 """Train a student from each teacher by knowledge distillation, and without one, for several seeds.
 
     train_students(cfg, run_, student, teachers, settings, *, progress) -> list[StudentRun]
+    training_images(cfg, run_, settings) -> StudentImages   (what the students learn from, and a sentence saying so)
 
 For seed s in 0..seeds-1 the student architecture (the config's model
 `student`) starts from initialisation seed s and sees the training images in the
 order of seed s: once with plain cross-entropy (the baseline, teacher None) and
-once per teacher with `archsim.zoo.kd_loss.kd_loss`. Every student gets the same
-budget: the student's train settings, with `settings["epochs"]` when given. Each
-is scored on the test images (`run_.images`, or their shifted copies under the config's `shift:`,
-`archsim.zoo.shift.application_images`), which training never sees.
+once per teacher with `archsim.zoo.kd_loss.kd_loss`. The training images are the
+run's (outside the test and validation images). With `distill.labels_per_class`
+the students keep the labels of that many images per class only: a distilled
+student learns from them and from the teacher's soft targets on every training
+image; the baseline learns from the labelled images alone. Every student gets the
+same budget of optimizer steps: the student's train settings (`settings.epochs`
+when given) over all the training images; the baseline runs as many epochs over
+its labelled images as give the same number of steps. Each student is scored on
+the validation images (where the recommendation chooses) and on the test images
+(`run_.validation` and `run_.images`, or their shifted copies under the config's
+`shift:`, `archsim.zoo.shift.application_images`), which training never sees.
 Trained students are cached as safetensors under cache_dir/distill/, named by a
 hash of everything that determines them (the student's spec without its label,
 seed, training settings, the teacher's weights hash, temperature and alpha, the
@@ -20,15 +28,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 
+import torch
 from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
 from archsim.sat import units
 from archsim.settings import DistillSettings, TrainSettings
 from archsim.zoo.build import wrap
+from archsim.zoo.data import select_indices
 from archsim.zoo.models import weights_hash
 from archsim.zoo.shift import application_images
 from archsim.zoo.training import train_classifier
@@ -39,12 +50,21 @@ from archsim.zoo.weights_cache import cache_path, load_cached, save_cached
 class StudentRun:
     teacher: str | None  # None: the baseline, trained without a teacher
     seed: int
+    validation_accuracy: float | None  # None without validation images
     test_accuracy: float
     seconds: float | None  # training time; None when loaded from the cache
 
 
-def check_roles(cfg, student: str | None, teachers: list[str] | None) -> None:
-    """The student and teachers must be distinct labels of the config, and the student trainable here."""
+@dataclass
+class StudentImages:
+    images: torch.Tensor  # every training image
+    labels: torch.Tensor  # their labels, -1 where the students do not see it
+    labelled: list[int]  # the positions whose label the students see
+    description: str  # one sentence for the output: which images the students train on
+
+
+def check_roles(cfg, student: str | None, teachers: list[str] | None, *, train: bool = True) -> None:
+    """The student and teachers must be distinct labels of the config; with `train`, the student trainable here."""
     labels = [s.label for s in cfg.models]
     if not student:
         raise ArchsimError("no student given (--student NAME or the config's distill.student)")
@@ -58,44 +78,76 @@ def check_roles(cfg, student: str | None, teachers: list[str] | None) -> None:
     if len(set(teachers)) != len(teachers):
         raise ArchsimError("a teacher is listed twice")
     spec = next(s for s in cfg.models if s.label == student)
-    if spec.training is None:
+    if train and spec.training is None:
         raise ArchsimError(f"the student {student!r} has no train settings (it is pretrained, from a checkpoint, "
-                           "or the config has no train section): distillation trains it here")
+                           "or the config has no train section): --train distils it from scratch here; without --train the "
+                           "teachers are ranked with no training")
+
+
+def training_images(cfg, run_, settings: DistillSettings) -> StudentImages:
+    """The students' training images and the labels they see (module docstring)."""
+    if run_.training is None:
+        raise ArchsimError("distillation needs the training images; the run has none")
+    images, labels = run_.training.images, run_.training.labels
+    n = len(labels)
+    if settings.labels_per_class is None:
+        return StudentImages(images, labels, list(range(n)),
+                             f"the students train on the {n} training images (outside the test and validation "
+                             "images), every label seen")
+    labelled = select_indices(labels, how="balanced", n=settings.labels_per_class, seed=cfg.seed)
+    seen = torch.full_like(labels, -1)
+    seen[labelled] = labels[labelled]
+    return StudentImages(images, seen, labelled,
+                         f"the students train on the {n} training images (outside the test and validation images), "
+                         f"with the labels of {len(labelled)} of them ({settings.labels_per_class} per class): the "
+                         "labels-only students on those alone, the distilled ones also on the teacher's soft "
+                         f"targets for all {n}")
 
 
 def train_students(cfg, run_, student: str, teachers: list[str], settings: DistillSettings, *,
                    progress: bool = True) -> list[StudentRun]:
     """The baseline and one distilled student per teacher, for each seed; cached."""
     check_roles(cfg, student, teachers)
-    if run_.training is None:
-        raise ArchsimError("distillation needs the training images; the run has none")
+    data = training_images(cfg, run_, settings)
     spec = next(s for s in cfg.models if s.label == student)
     train = spec.training if settings.epochs is None else dataclasses.replace(spec.training, epochs=settings.epochs)
+    steps = train.epochs * math.ceil(len(data.labels) / train.batch_size)
+    baseline_epochs = max(1, round(steps / math.ceil(len(data.labelled) / train.batch_size)))
     device = cfg.torch_device()
     jobs = [(teacher, seed) for seed in range(settings.seeds) for teacher in [None, *teachers]]
-    test = application_images(cfg, run_)[1]
+    validation, test = application_images(cfg, run_)
     runs = []
     for teacher, seed in tqdm(jobs, desc=f"distill into {student}", unit="student", disable=not progress):
-        model = wrap(dataclasses.replace(spec, seed=seed))
+        model = wrap(dataclasses.replace(spec, seed=seed), tuple(run_.images.images.shape[1:]))
         key = _cache_key(cfg, spec, seed, train, teacher, settings, run_)
         path = cache_path(cfg.cache_dir, "distill", key)
         seconds = None
         if not load_cached(model.model, path, key,
                            f"student {student!r} distilled from {teacher or 'labels only'} (seed {seed})"):
             start = time.perf_counter()
-            kd = {} if teacher is None else {"teacher": run_.models[teacher], "temperature": settings.temperature,
-                                             "alpha": settings.alpha}
-            train_classifier(model, run_.training.images, run_.training.labels, epochs=train.epochs,
-                             lr=train.lr, batch_size=train.batch_size, weight_decay=train.weight_decay,
-                             shift=train.shift, noise=train.noise, seed=seed, device=device, progress=progress,
+            if teacher is None:
+                rows = data.labelled
+                x, y, epochs, kd = data.images[rows], data.labels[rows], baseline_epochs, {}
+            else:
+                x, y, epochs = data.images, data.labels, train.epochs
+                kd = {"teacher": run_.models[teacher], "temperature": settings.temperature, "alpha": settings.alpha}
+            train_classifier(model, x, y, epochs=epochs, lr=train.lr, batch_size=train.batch_size,
+                             weight_decay=train.weight_decay, shift=train.shift, noise=train.noise, seed=seed,
+                             device=device, progress=progress,
                              desc=f"{student} <- {teacher or 'labels only'} (seed {seed})", **kd)
             seconds = time.perf_counter() - start
             save_cached(model.model.to("cpu"), path, key)
         model.to(device)
-        correct = units.clean_pass(model, test.images, test.labels, batch_size=cfg.batch_size, device=device,
-                                   name=student)
-        runs.append(StudentRun(teacher, seed, float(correct.mean()), seconds))
+        name = f"student {student} <- {teacher or 'labels only'} (seed {seed})"
+        runs.append(StudentRun(teacher, seed, None if validation is None else _accuracy(model, validation, cfg, name),
+                               _accuracy(model, test, cfg, name), seconds))
     return runs
+
+
+def _accuracy(model, images, cfg, name: str) -> float:
+    correct = units.clean_pass(model, images.images, images.labels, batch_size=cfg.batch_size,
+                               device=cfg.torch_device(), name=name)
+    return float(correct.mean())
 
 
 def _cache_key(cfg, spec, seed: int, train: TrainSettings, teacher: str | None, settings: DistillSettings,
@@ -106,5 +158,6 @@ def _cache_key(cfg, spec, seed: int, train: TrainSettings, teacher: str | None, 
             "seed": seed, "train": train.as_dict(),
             "data": {k: v for k, v in cfg.data.items() if k not in ("subset", "validation")},
             "train_ids": hashlib.sha256("\n".join(run_.training.ids).encode()).hexdigest(),
+            "labels_per_class": settings.labels_per_class,
             "teacher": None if teacher is None else {"weights": weights_hash(run_.models[teacher].model),
                                                      "temperature": settings.temperature, "alpha": settings.alpha}}

@@ -16,6 +16,12 @@ eval mode and its parameters never require gradients.
 The native size comes from, in order: an explicit `input_size`, the `img_size`
 the model was built with (timm keeps the pretrained config's size even then),
 and timm's data config for the model.
+
+A module that is not a timm model (no `pretrained_cfg`: the user's own
+architecture) takes the images as they come: its native size is that of the
+images (`image_shape`, (C, H, W)) and its mean 0 and std 1 in each channel,
+unless `input_size`, `mean` and `std` say otherwise; its channels are its first
+conv's input channels, else the images'.
 """
 
 from __future__ import annotations
@@ -37,9 +43,10 @@ class PixelModel(nn.Module):
 
     def __init__(self, model: nn.Module, *, input_size: int | Sequence[int] | None = None,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 interpolation: str | None = None, img_size: int | Sequence[int] | None = None):
+                 interpolation: str | None = None, img_size: int | Sequence[int] | None = None,
+                 image_shape: Sequence[int] | None = None):
         super().__init__()
-        cfg = timm.data.resolve_data_config({}, model=model)
+        cfg = _data_config(model, image_shape, input_size if input_size is not None else img_size)
         size = input_size if input_size is not None else img_size
         if size is None:
             size = cfg["input_size"][1:]
@@ -81,6 +88,19 @@ class PixelModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(self.preprocess(x))
+
+
+def _data_config(model: nn.Module, image_shape: Sequence[int] | None, input_size) -> dict:
+    """timm's data config for a timm model; for another module the identity on images of `image_shape` (C, H, W):
+    its first conv's channels (else the images', else 3), the images' size, mean 0 and std 1."""
+    if hasattr(model, "pretrained_cfg"):
+        return timm.data.resolve_data_config({}, model=model)
+    if image_shape is None and input_size is None:
+        raise ArchsimError(f"{type(model).__name__} is not a timm model: give its input_size (and mean and std)")
+    default = int(image_shape[0]) if image_shape is not None else 3
+    chans = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), default)
+    return {"input_size": None if image_shape is None else tuple(image_shape), "mean": (0.0,) * chans,
+            "std": (1.0,) * chans, "interpolation": "bilinear"}
 
 
 def _first_conv_in_channels(model: nn.Module) -> int | None:
