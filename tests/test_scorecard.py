@@ -322,13 +322,14 @@ def test_scorecard_command_answers_first_and_a_rerun_reuses_everything(config, t
     path, out = config(["resnet", "resnet_seed1", "vit"]), tmp_path / "out"
     status, first = scorecard("--config", str(path), "--out", str(out), "--measures", "cka,disagreement")
     assert status == 0
-    answers = first[first.index("scorecard of 5 measures on 3 models, 40 images"):].splitlines()
+    answers = first[first.index("scorecard of 4 measures on 3 models, 40 images"):].splitlines()
     tests = ["seeds: AUC", "seeds: mutual nearest", "untrained: AUC", "reliability", "layer order"]
     assert all(line.startswith(f"{test}: best ") for line, test in zip(answers[1:6], tests)), answers[:6]
     rows = rows_of(out / "scorecard.csv")
     assert {r["test"] for r in rows} == {"seeds: AUC", "seeds: mutual nearest", "untrained: AUC", "reliability",
                                          "layer order"}
-    assert {r["measure"] for r in rows} == {"sat", "sat-adjusted", "cka", "disagreement", "fused (mean rank)"}
+    assert {r["measure"] for r in rows} == {"sat", "cka", "disagreement", "fused (mean rank)"}
+    assert "note: sat-adjusted: not scored on the run's models: too few models for per-model effects: 3" in first
     assert "resnet_untrained" in (out / "scorecard" / "untrained" / "cka.csv").read_text().splitlines()[0]
     seeds = rows_of(out / "scorecard_seeds.csv")
     assert {(r["architecture"], r["models"], r["seed_pairs"]) for r in seeds} == {("resnet", "2", "1")}
@@ -338,8 +339,8 @@ def test_scorecard_command_answers_first_and_a_rerun_reuses_everything(config, t
     assert written == {p: p.stat().st_mtime_ns for p in (out / "scorecard").rglob("*.csv")}  # read back, not made
     assert rows_of(out / "scorecard.csv") == rows
     status, _ = scorecard("--config", str(path), "--out", str(out), "--measures", "cka")  # another key
-    assert status == 0 and {r["measure"] for r in rows_of(out / "scorecard.csv")} == {
-        "sat", "sat-adjusted", "cka", "fused (mean rank)"}
+    assert status == 0 and {r["measure"] for r in rows_of(out / "scorecard.csv")} == {"sat", "cka",
+                                                                                      "fused (mean rank)"}
     assert written == {p: p.stat().st_mtime_ns for p in (out / "scorecard").rglob("*.csv")}  # cka's pools reused
 
 

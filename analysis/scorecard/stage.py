@@ -79,7 +79,8 @@ def run_scorecard(out, cfg, run_, sat, measures: dict, options: dict, *, tests=T
         return Scorecard.read(out, saved.get("notes", []))
     card, arch = Scorecard(measures=[*trained, FUSED]), architectures(cfg)
     if "sat-adjusted" not in trained:
-        card.notes.append(f"sat-adjusted: not scored: {effects_or_reason(sat.sat, sat.censored)[1]}")
+        reason = effects_or_reason(sat.sat, sat.censored)[1]
+        card.notes.append(f"sat-adjusted: not scored on the run's models: {reason}")
     steps = {"seeds": lambda: _seeds(card, trained, [arch[n] for n in names], cfg.seed),
              "untrained": lambda: _untrained(card, out, cfg, run_, list(measures), options, arch, progress),
              "reliability": lambda: _reliability(card, out, cfg, run_, sat, trained, options, progress),
@@ -149,6 +150,9 @@ def _untrained(card: Scorecard, out: Path, cfg, run_, names: list[str], options:
     matrices = {**untrained_sat(out, pool_cfg, pool_run, progress), **similarities(computed, options, labels)}
     groups = [arch.get(n) or arch[copies[n]] for n in labels]
     trained = [n not in copies for n in labels]
+    if "sat-adjusted" not in matrices:
+        card.notes.append("untrained: sat-adjusted not scored: too few models with a measured pair for per-model "
+                          "effects")
     for measure, values in _with_fused(matrices).items():
         card.add(measure, "untrained: AUC", untrained_auc(values, groups, trained, seed=cfg.seed))
     card.notes += brief(notes, "untrained", "scorecard/untrained")
