@@ -1,4 +1,5 @@
-"""Run configuration: a YAML file read with `yaml.safe_load` (it never executes code).
+"""Run configuration: a YAML file read with `archsim.yaml_loader` (PyYAML's safe loader, which never executes
+code, refusing repeated keys and alias bombs).
 
     seed: 0                 # attacks, subsets and training draw from it
     device: auto            # auto (cuda when available), cpu, cuda, cuda:1, ...
@@ -44,21 +45,22 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 import torch
-import yaml
 
 import attacks
 from archsim.data_spec import check_spec
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, short_repr
 from archsim.options import Option, check_keys, check_value
 from archsim.sat.formula import DEFAULT_EPS_S, check_eps_s
 from archsim.sat.precision import PRECISIONS
 from archsim.sat.result import NOISE_WARNING
 from archsim.settings import DistillSettings, EnsembleSettings, ShiftSettings, TrainSettings
+from archsim.yaml_loader import read_yaml_file
 
 TOP_KEYS = {"seed", "device", "batch_size", "precision", "channels_last", "eps_s", "noise_warning", "cache_dir", "data",
             "attack", "train", "similarity", "ensemble", "distill", "shift", "model_defaults", "models"}
@@ -124,7 +126,7 @@ class RunConfig:
         try:
             device = torch.device(self.device)
         except RuntimeError as e:
-            raise ArchsimError(f"bad device {self.device!r}: {e}") from None
+            raise ArchsimError(f"bad device {short_repr(self.device)}: {e}") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ArchsimError(f"device {self.device!r} asked for, but torch sees no CUDA device here")
         return device
@@ -148,16 +150,7 @@ def read_config_file(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise ArchsimError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
-                           "save the config as UTF-8") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise ArchsimError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-    return raw
+    return read_yaml_file(path)
 
 
 def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None = None) -> RunConfig:
@@ -171,8 +164,7 @@ def parse_config(raw: dict, *, base_dir: Path = Path("."), source: Path | None =
     if not isinstance(raw["models"], list) or not raw["models"]:
         raise ArchsimError("`models` must be a non-empty list")
     models = [_model_spec(m, i, base_dir) for i, m in enumerate(with_model_defaults(raw))]
-    labels = [m.label for m in models]
-    dup = sorted({x for x in labels if labels.count(x) > 1})
+    dup = sorted(label for label, n in Counter(m.label for m in models).items() if n > 1)
     if dup:
         raise ArchsimError(f"model labels must be unique; repeated: {', '.join(dup)} (set `label`)")
     data = check_spec(_mapping(raw["data"], "data"))
@@ -251,7 +243,7 @@ def _label(value, i: int) -> str:
     """A model label: printable text of at most MAX_LABEL characters (labels name rows, columns and files)."""
     label = str(value)
     if not label.strip() or not label.isprintable():
-        raise ArchsimError(f"models[{i}].label must be printable text, got {label!r}")
+        raise ArchsimError(f"models[{i}].label must be printable text, got {short_repr(label)}")
     if len(label) > MAX_LABEL:
         raise ArchsimError(f"models[{i}].label is {len(label)} characters long; at most {MAX_LABEL}")
     return label
@@ -261,7 +253,7 @@ def _input_size(value, i: int) -> int | list | None:
     """None, a side S (S x S) or [H, W] / [C, H, W], each a whole number >= 1."""
     sides = value if isinstance(value, list) and len(value) in (2, 3) else [value]
     if value is not None and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sides):
-        raise ArchsimError(f"models[{i}].input_size must be a whole number >= 1 or a list [H, W], got {value!r}")
+        raise ArchsimError(f"models[{i}].input_size must be a whole number >= 1 or a list [H, W], got {short_repr(value)}")
     return value
 
 
@@ -271,9 +263,9 @@ def _floats(value, i: int, key: str) -> list | None:
         return None
     if not (isinstance(value, list) and len(value) in (1, 3)
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
-        raise ArchsimError(f"models[{i}].{key} must be a list of 1 or 3 numbers, got {value!r}")
+        raise ArchsimError(f"models[{i}].{key} must be a list of 1 or 3 numbers, got {short_repr(value)}")
     if key == "std" and min(value) <= 0:
-        raise ArchsimError(f"models[{i}].std must be above 0 in every channel, got {value!r}")
+        raise ArchsimError(f"models[{i}].std must be above 0 in every channel, got {short_repr(value)}")
     return list(value)
 
 

@@ -6,6 +6,16 @@ what they were made from in a sidecar (`saved_if_current`, `write_sidecar`).
 Temporary names are `<name>.<random>.tmp`, unique per write, so two processes
 writing the same file never write into one temporary file.
 
+`read_utf8(path, advice)` is the text of a file archsim reads (a config, a
+matrix), or an ArchsimError naming its first byte that is not UTF-8.
+
+`check_writable(folder)` creates `folder` when missing and writes (then removes)
+an empty file in it, so a command can refuse a folder it cannot write before any work.
+
+`os_errors_named(path)` turns a safetensors write that the file system refused
+(SafetensorError "... (os error 28)") into the OSError it is, naming `path`, so a
+full disk or a read-only folder reads as "PATH: No space left on device".
+
 A command's outputs are written all or nothing: inside `with all_or_nothing():`
 every `atomic_path` write (so `write_rows`, `write_matrix`, ...) stays in its
 temporary file until the block ends; then all are renamed into place, or on an
@@ -18,11 +28,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import re
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+
+from safetensors import SafetensorError
+
+from archsim.errors import ArchsimError
 
 TMP_SUFFIX = ".tmp"
 _staged: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("staged", default=None)  # (tmp, final)
@@ -47,6 +64,36 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if staged is None or (tmp, path) not in staged:
             tmp.unlink(missing_ok=True)
+
+
+def read_utf8(path: str | Path, advice: str) -> str:
+    """The text of `path` as UTF-8 (a byte order mark dropped); ArchsimError '... is not UTF-8 text (byte N is 0xXX);
+    ADVICE' otherwise."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); {advice}") from None
+
+
+def check_writable(folder: str | Path) -> Path:
+    """`folder`, created when missing, after writing an empty file into it; OSError when the system refuses."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".archsim-write-check-"):
+        pass
+    return folder
+
+
+@contextmanager
+def os_errors_named(path: str | Path) -> Iterator[None]:
+    """Re-raise a SafetensorError that carries an OS error number as OSError(errno, strerror, path)."""
+    try:
+        yield
+    except SafetensorError as e:
+        code = re.search(r"os error (\d+)", str(e))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from None
 
 
 @contextmanager

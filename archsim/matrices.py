@@ -6,20 +6,26 @@
 
 Format: the first header cell is empty, then the model names; then one row per
 model, the name first and then the values. `read_matrix` accepts any such file
-(the paper's own released 69 x 69 CSV included) and checks that it is square
-and that the header names equal the row names.
+(the paper's own released 69 x 69 CSV included), separated by commas or, as
+spreadsheets write it in some locales, by semicolons or tabs (the one its header
+row holds most of), with or without a UTF-8 byte order mark, and checks that it
+is square and that the header names equal the row names. A header row with none
+of these separators is refused, saying what was expected.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
-from archsim.errors import ArchsimError
-from archsim.files import all_or_nothing, atomic_path, write_rows
+from archsim.errors import ArchsimError, short_repr
+from archsim.files import all_or_nothing, atomic_path, read_utf8, write_rows
+
+SEPARATORS = (",", ";", "\t")
 
 
 def write_matrix(path: str | Path, names: list[str], values: np.ndarray, *, digits: int = 6) -> Path:
@@ -40,12 +46,9 @@ def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise ArchsimError(f"matrix file not found: {path}")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.reader(f) if r]
-    except UnicodeDecodeError as e:
-        raise ArchsimError(f"{path} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
-                           "a matrix CSV is UTF-8") from None
+    text = read_utf8(path, "a matrix CSV is UTF-8")
+    separator = _separator(text, path)
+    rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=separator) if r]
     if len(rows) < 2:
         raise ArchsimError(f"{path}: expected a header row and at least one model row")
     header = [c.strip() for c in rows[0][1:]]
@@ -67,8 +70,22 @@ def read_matrix(path: str | Path) -> tuple[list[str], np.ndarray]:
                 try:
                     values[i, j] = float(c)
                 except ValueError:
-                    raise ArchsimError(f"{path}: row {names[i]!r}, column {names[j]!r}: {c!r} is not a number") from None
+                    comma = " (a decimal comma? write numbers with a decimal point)" if "," in c else ""
+                    raise ArchsimError(f"{path}: row {names[i]!r}, column {names[j]!r}: {short_repr(c)} is not a "
+                                       f"number{comma}") from None
     return names, values
+
+
+def _separator(text: str, path: Path) -> str:
+    """The separator of a matrix CSV: whichever of SEPARATORS its header row holds most of (a comma on a tie)."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda sep: counts[sep])
+    if counts[best] == 0:
+        raise ArchsimError(f"{path}: the header row {short_repr(header)} has no separator; expected values "
+                           "separated by commas (or semicolons, or tabs), the first header cell empty, then "
+                           "the model names")
+    return best
 
 
 def write_measure(out_dir, name: str, result) -> list[Path]:

@@ -11,6 +11,7 @@ names the place (`where`) and the value:
     WHERE.KEY must be true or false, got 'yes'            (kind "bool")
     WHERE.KEY must be a list of model labels, got [1]     (kind "names": a list, or "a, b" split at commas)
 
+Values are quoted with `archsim.errors.short_repr` (at most about 80 characters).
 `nullable` options also accept None (YAML null). Kind "any" is checked by the
 code that uses it (a layer name or a {label: layer} mapping, say).
 """
@@ -21,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from archsim.errors import ArchsimError
+from archsim.errors import ArchsimError, short_repr
 
 KINDS = ("int", "float", "bool", "str", "choice", "names", "any")
 
@@ -47,14 +48,14 @@ def check_keys(raw: dict, allowed, where: str, word: str = "key") -> None:
     """Every key of `raw` is in `allowed`."""
     unknown = sorted(set(raw) - set(allowed), key=str)
     if unknown:
-        raise ArchsimError(f"unknown {word} {unknown[0]!r} in {where}; allowed: {', '.join(sorted(allowed)) or 'none'}")
+        raise ArchsimError(f"unknown {word} {short_repr(unknown[0])} in {where}; allowed: {', '.join(sorted(allowed)) or 'none'}")
 
 
 def check_section(raw: dict | None, spec: dict[str, Option], where: str, word: str = "key") -> dict:
     """`raw` (a mapping or None) with the defaults of `spec` filled in, every value checked."""
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise ArchsimError(f"`{where}` must be a mapping, got {raw!r}")
+        raise ArchsimError(f"`{where}` must be a mapping, got {short_repr(raw)}")
     check_keys(raw, spec, where, word)
     return {key: check_value(raw.get(key, option.default), option, f"{where}.{key}") for key, option in spec.items()}
 
@@ -66,20 +67,20 @@ def check_value(value, option: Option, where: str):
     kind = option.kind
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int) or not _in_bounds(value, option):
-            raise ArchsimError(f"{where} must be {_described('a whole number', option)}, got {value!r}")
+            raise ArchsimError(f"{where} must be {_described('a whole number', option)}, got {short_repr(value)}")
     elif kind == "float":
         if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
                 or not _in_bounds(value, option)):
-            raise ArchsimError(f"{where} must be {_described('a number', option)}, got {value!r}")
+            raise ArchsimError(f"{where} must be {_described('a number', option)}, got {short_repr(value)}")
     elif kind == "bool":
         if not isinstance(value, bool):
-            raise ArchsimError(f"{where} must be true or false, got {value!r}")
+            raise ArchsimError(f"{where} must be true or false, got {short_repr(value)}")
     elif kind == "str":
         if not isinstance(value, str):
-            raise ArchsimError(f"{where} must be {option.what or 'a string'}, got {value!r}")
+            raise ArchsimError(f"{where} must be {option.what or 'a string'}, got {short_repr(value)}")
     elif kind == "choice":
         if value not in option.choices:
-            raise ArchsimError(f"{where} must be one of {', '.join(map(str, option.choices))}, got {value!r}")
+            raise ArchsimError(f"{where} must be one of {', '.join(map(str, option.choices))}, got {short_repr(value)}")
     elif kind == "names":
         value = name_list(value, where, option.what or "names")
     return value
@@ -90,7 +91,7 @@ def name_list(value, where: str, what: str) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ArchsimError(f"{where} must be a list of {what}, got {value!r}")
+        raise ArchsimError(f"{where} must be a list of {what}, got {short_repr(value)}")
     return value
 
 

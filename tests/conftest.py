@@ -1,9 +1,14 @@
-"""Shared fixtures: a few tiny timm models trained in seconds on scikit-learn's digits."""
+"""Shared fixtures: a few tiny timm models trained in seconds on scikit-learn's digits, and a finished `archsim sat`
+run of the bad-input tests' tiny zoo (`good`, with `prev` a copy of its folder to leave alone)."""
+
+import shutil
 
 import pytest
 import torch
+from bad_input_fixtures import CONFIG, write_config
 from safetensors.torch import save_file
 
+from archsim.cli import main
 from archsim.zoo.data import describe, select_indices
 from archsim.zoo.models import create_model
 from archsim.zoo.training import train_classifier
@@ -80,3 +85,21 @@ models:
     kwargs: {img_size: 160}
 """)
     return path
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    """A finished `archsim sat` run of CONFIG: its folder (outputs and store), its config and weights cache."""
+    root = tmp_path_factory.mktemp("good")
+    cfg = {**CONFIG, "cache_dir": str(root / "cache")}
+    config = write_config(root / "run.yaml", cfg)
+    assert main(["sat", "--config", str(config), "--out", str(root / "run"), "--no-progress"]) == 0
+    return {"root": root, "cfg": cfg, "config": config, "run": root / "run", "cache": root / "cache"}
+
+
+@pytest.fixture
+def prev(good, tmp_path):
+    """A copy of the good run's folder: the previous outputs a failing command must leave alone."""
+    out = tmp_path / "out"
+    shutil.copytree(good["run"], out)
+    return out

@@ -13,6 +13,7 @@ import yaml
 
 from analysis.decisions.distill_study import rank_teachers, study_distillation
 from analysis.decisions.ensemble_study import study_ensembles
+from archsim import sanity
 from archsim.cli import main
 from archsim.config import load_config
 from archsim.zoo.build import build_run
@@ -99,7 +100,11 @@ def test_ensemble_command(config, tmp_path):
     first_best = next(r for r in grid if float(r["val_softmax_acc"]) == best)  # ties: the smallest lambda
     assert float(chosen["lambda"]) == float(first_best["lambda"]) and chosen["members"] == first_best["members"]
     assert (out / "ensemble_accuracy.png").stat().st_size > 0 and (out / "ensemble_pair_gain.png").stat().st_size > 0
-    assert "Spearman rho(pair similarity, pair gain over its better member)" in text
+    # 4 models: the pair correlations have no interval, or one over nearly all of [-1, 1]: said, not printed
+    corr = read(out / "ensemble_correlations.csv")
+    assert all(sanity.interval_spans_range(float(c["ci_low"]), float(c["ci_high"])) for c in corr)
+    assert "note: sat: too few models for a rank correlation of pair similarity with pair gain (4 models" in text
+    assert "Spearman rho(pair similarity" not in text
     assert "note: cka: layer" in text  # each measure's notes say whose they are
     again = tmp_path / "again"
     cli("ensemble", "--config", str(config), "--out", str(again), "--size", "2", "--measures", "sat,cka",
@@ -114,6 +119,15 @@ def test_ensemble_needs_validation_images(tmp_path, capsys):
     assert main(["ensemble", "--config", str(path), "--out", str(tmp_path / "o"), "--size", "2"]) != 0
     assert "needs validation images" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists()  # refused before any training
+
+
+def test_k_larger_than_the_pool_is_one_line_before_training(tmp_path, capsys):
+    raw = {**CONFIG, "cache_dir": str(tmp_path / "cache")}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["ensemble", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "o"), "--size", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "ensemble size 5 is larger than the pool's 4 models" in err
+    assert not (tmp_path / "cache").exists()
 
 
 def test_ensemble_rejects_unknown_measure_before_training(config, tmp_path, capsys):

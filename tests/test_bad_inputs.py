@@ -19,67 +19,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from bad_input_fixtures import CONFIG, OUTPUTS, read_only, run_cli, snapshot, write_config
 from PIL import Image
 from safetensors.torch import save_file
 
-from archsim.cli import main
 from archsim.errors import ArchsimError
 from archsim.files import all_or_nothing, write_rows
 from archsim.zoo.weights_cache import load_cached, save_cached
-
-TINY = {"name": "resnet18", "input_size": 16, "kwargs": {"num_classes": 10, "channels": [8, 16, 32, 64]}}
-CONFIG = {"seed": 0, "device": "cpu", "batch_size": 64,
-          "data": {"source": "digits", "resolution": 16, "subset": {"how": "balanced", "n": 2, "seed": 0}},
-          "attack": {"backend": "native", "norm": "Linf", "eps": 0.15, "alpha": 0.05, "steps": 2},
-          "train": {"epochs": 1, "lr": 0.003, "batch_size": 128},
-          "models": [{**TINY, "label": "a"}, {**TINY, "label": "b", "seed": 1}]}
-OUTPUTS = ("sat.csv", "transfer.csv", "pairs.csv", "clean_accuracy.csv")
-
-
-def run_cli(capsys, *argv):
-    """(exit status, stdout, stderr lines) of `archsim ARGV` run in this process."""
-    capsys.readouterr()
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, [line for line in err.splitlines() if line.strip()]
-
-
-def write_config(path: Path, cfg: dict) -> Path:
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-@pytest.fixture(scope="module")
-def good(tmp_path_factory):
-    """A finished `archsim sat` run of CONFIG: its folder (outputs and store), its config and weights cache."""
-    root = tmp_path_factory.mktemp("good")
-    cfg = {**CONFIG, "cache_dir": str(root / "cache")}
-    config = write_config(root / "run.yaml", cfg)
-    assert main(["sat", "--config", str(config), "--out", str(root / "run"), "--no-progress"]) == 0
-    return {"root": root, "cfg": cfg, "config": config, "run": root / "run", "cache": root / "cache"}
-
-
-@pytest.fixture
-def prev(good, tmp_path):
-    """A copy of the good run's folder: the previous outputs a failing command must leave alone."""
-    out = tmp_path / "out"
-    shutil.copytree(good["run"], out)
-    return out
-
-
-def snapshot(folder: Path) -> dict:
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def read_only(path: Path):
-    """Make `path` unwritable even for root (chattr +i); returns the undo, or skips where it cannot."""
-    if os.geteuid() != 0:
-        path.chmod(0o555)
-        return lambda: path.chmod(0o755)
-    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
-        pytest.skip("cannot make a folder read-only for root here")
-    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
-
 
 # -- the bad inputs: each a config change (or a setup) and the words the one line must contain ----------------------
 
@@ -499,11 +445,23 @@ def failing(exc):
     return command
 
 
+def sqlite_error(kind, message: str, code: int, path=None):
+    """A SQLite error as the sqlite3 module raises it (its code and name), from the store's connection at `path`."""
+    error = kind(message)
+    error.sqlite_errorcode, error.sqlite_errorname = code, {11: "SQLITE_CORRUPT", 13: "SQLITE_FULL"}[code]
+    if path is not None:
+        error.store_path = path
+    return error
+
+
 @pytest.mark.parametrize("exc, line", [
     (None, None),
-    (sqlite3.DatabaseError("database disk image is malformed"),
-     "archsim store: error: a run store database is damaged (database disk image is malformed); "
-     "`archsim store info DIR --verify` checks it"),
+    (sqlite_error(sqlite3.DatabaseError, "database disk image is malformed", 11),
+     "archsim store: error: a run store database is damaged (database disk image is malformed); restore it from a "
+     "backup, or `archsim store reset DIR` to start afresh"),
+    (sqlite_error(sqlite3.OperationalError, "database or disk is full", 13, "/x/store.sqlite"),
+     "archsim store: error: run store database /x/store.sqlite: the disk is full (database or disk is full); free "
+     "space on it and run the command again (what was finished is kept)"),
     (PermissionError(13, "Permission denied", "/x/sat.csv"), "archsim store: error: /x/sat.csv: Permission denied"),
     (ArchsimError("two\nlines"), "archsim store: error: two; lines")])
 def test_main_prints_warnings_and_errors_as_one_line_each(exc, line, capsys, monkeypatch):

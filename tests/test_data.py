@@ -78,11 +78,11 @@ def test_class_map_errors(folder, tmp_path):
 def test_only_selected_files_are_opened(folder, monkeypatch):
     opened = []
 
-    def counting_loader(path):
+    def counting_loader(path, mode):
         opened.append(path)
-        return Image.open(path).convert("RGB")
+        return Image.open(path).convert(mode)
 
-    monkeypatch.setattr(data, "pil_loader", counting_loader)
+    monkeypatch.setattr(data, "open_image", counting_loader)
     catalog = describe({"source": "imagefolder", "root": str(folder), "resolution": 8})
     assert opened == [] and len(catalog) == 6
     images = catalog.load([4, 1])
@@ -97,7 +97,8 @@ def test_folder_errors(tmp_path):
         describe({"source": "imagefolder", "root": str(tmp_path)})
     (tmp_path / "ant").mkdir()
     (tmp_path / "ant" / "notes.txt").write_text("not an image")
-    with pytest.raises(ArchsimError, match="no valid file"):
+    with pytest.raises(ArchsimError, match="no image files in the class folder"), \
+            pytest.warns(UserWarning, match=r"left out 1 file\(s\) not named as images \(\.txt 1\)"):
         describe({"source": "imagefolder", "root": str(tmp_path)})
     with pytest.raises(ArchsimError, match="needs 'root'"):
         describe({"source": "imagefolder"})

@@ -136,12 +136,30 @@ def embed_2d(d: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     t-SNE uses the exact gradient (O(n^2)): model pools are small, and Barnes-Hut is
     slower there. t-SNE gets a copy of `d`: sklearn's TSNE squares precomputed
-    distances in place, which would feed MDS the squared matrix.
+    distances in place, which would feed MDS the squared matrix. MDS (SMACOF) starts
+    from `classical_mds(d)`.
     """
     n = len(d)
     perplexity = max(1.0, min(30.0, (n - 1) / 3))
     tsne = TSNE(n_components=2, metric="precomputed", init="random", perplexity=perplexity, method="exact",
                 random_state=seed).fit_transform(d.copy())
-    mds = MDS(n_components=2, metric="precomputed", init="classical_mds", n_init=1,
-              random_state=seed).fit_transform(d)
+    mds = MDS(n_components=2, metric="precomputed", init="random", n_init=1,
+              random_state=seed).fit_transform(d, init=classical_mds(d))
     return tsne, mds
+
+
+def classical_mds(d: np.ndarray, dims: int = 2) -> np.ndarray:
+    """Torgerson's classical MDS of dissimilarities `d`, (n, dims): the top eigenvectors of the double-centred
+    -D^2 / 2, each scaled by the square root of its eigenvalue, negative eigenvalues taken as 0.
+
+    D = max S - S is rarely Euclidean (with 3 or 4 models its centred matrix often has a negative
+    eigenvalue among the top two), and sklearn's own classical start takes the square root of it: NaN
+    coordinates, and SMACOF stops with "Input contains NaN". Clipping at 0 is the usual remedy: the
+    nearest Euclidean configuration in those dimensions.
+    """
+    n = len(d)
+    centre = np.eye(n) - 1.0 / n
+    b = -0.5 * centre @ (d ** 2) @ centre
+    values, vectors = np.linalg.eigh(b)
+    top = np.argsort(values)[::-1][:dims]
+    return vectors[:, top] * np.sqrt(np.clip(values[top], 0, None))

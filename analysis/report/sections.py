@@ -157,6 +157,15 @@ def subpool_section(rows: list[SubpoolRow]) -> Section:
         "choice from the baseline."], tables)
 
 
+def _shown(row: PredictionRow) -> list:
+    """The row's values, with "too few models" for an ensemble correlation the pool is too small for."""
+    values = row.values()
+    rho, low, high, _ = row.ensemble
+    if math.isfinite(rho) and sanity.interval_spans_range(low, high):
+        values[2:5] = ["too few models", None, None]
+    return values
+
+
 def prediction_section(rows: list[PredictionRow], folder: Path) -> Section:
     """Every measure's rank correlation with pair ensemble gain and with distillation gain, and the figure."""
     return Section(
@@ -170,6 +179,7 @@ def prediction_section(rows: list[PredictionRow], folder: Path) -> Section:
          "reading, not a ranking (no interval here is a paired comparison of two measures). An interval that "
          "spans 0 means this zoo cannot tell the measure from no signal."],
         [Table(["measure", "kind", "ensemble rho", "CI low", "CI high", "pairs", "distill rho", "CI low",
-                "CI high", "p", "teachers"], [r.values() for r in rows],
-               caption="Which measure predicts ensemble gain and distillation gain.")],
+                "CI high", "p", "teachers"], [_shown(r) for r in rows],
+               caption="Which measure predicts ensemble gain and distillation gain. \"too few models\": the "
+                       "pool is too small for that correlation (its interval covers nearly all of [-1, 1]).")],
         _figure(folder / "predictions.png", "Each measure's rho with its 95% bootstrap interval, for both targets."))

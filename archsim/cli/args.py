@@ -6,16 +6,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
 from archsim.config import RunConfig
 from archsim.errors import ArchsimError, one_line
+from archsim.files import check_writable
 from archsim.sat.precision import PRECISIONS
+from archsim.yaml_loader import load_yaml
 from archsim.zoo.assemble import Assembled, assemble, save_config
 
 
@@ -81,22 +80,19 @@ def check_out_dir(out: str | Path) -> Path:
     if out.exists() and not out.is_dir():
         raise ArchsimError(f"--out {out} is a file, not a folder")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".archsim-write-check-"):
-            pass
+        return check_writable(out)
     except OSError as e:
         raise ArchsimError(f"--out {out}: cannot write there ({e.strerror or e})") from None
-    return out
 
 
 def parse_settings(pairs: list[str]) -> dict:
-    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'}; each value read as YAML."""
+    """['a=1', 'b=x'] -> {'a': 1, 'b': 'x'}; each value read as YAML (`archsim.yaml_loader`)."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ArchsimError(f"--set expects KEY=VALUE, got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        out[key.strip()] = load_yaml(value, f"--set {key.strip()}") if value.strip() else None
     return out
 
 

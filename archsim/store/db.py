@@ -26,19 +26,34 @@ store in a folder it cannot write); writes go through `with transaction(conn):`,
 the write lock up front (BEGIN IMMEDIATE), so concurrent writers queue instead
 of failing half-way. A version-1 store (no noise units) is migrated in place:
 the units table is rebuilt with the wider CHECK, every row kept.
+
+Waiting for the lock: `transaction` asks for it again every WAIT_SLICE_S (so Ctrl-C
+is heard at once), says on stderr, after WAIT_NOTICE_S, that it waits and for
+what, and gives up after `wait_s` (BUSY_TIMEOUT_S by default) with SQLite's
+"database is locked". A connection is a `StoreConnection`, which knows its
+database's path and writes it into every SQLite error it raises (`store_path`),
+so the one-line message (`archsim.store.sqlite_errors.explain`) names the file.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from archsim.errors import ArchsimError
+from archsim.store.sqlite_errors import BUSY, LOCKED, explain
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 120
+WAIT_NOTICE_S = 5
+WAIT_SLICE_S = 0.5
+_announced: set[str] = set()  # stores whose lock a wait in this process has said it waits for
+_announcing = threading.Lock()
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -80,29 +95,60 @@ CREATE INDEX IF NOT EXISTS unit_status ON units (status)"""
 SCHEMA = SCHEMA.replace("UNITS_COLUMNS", UNITS_COLUMNS).replace("UNITS_INDEXES", UNITS_INDEXES)
 
 
+class StoreConnection(sqlite3.Connection):
+    """A connection to a run store database that names the database (`path`) in the errors it raises."""
+
+    path: Path | None = None
+
+    def execute(self, *args):
+        return self._naming(super().execute, *args)
+
+    def executemany(self, *args):
+        return self._naming(super().executemany, *args)
+
+    def _naming(self, call, *args):
+        try:
+            return call(*args)
+        except sqlite3.Error as e:
+            e.store_path = self.path
+            raise
+
+
+def _open(target: str, path: Path, **kwargs) -> StoreConnection:
+    """sqlite3.connect(target) as a StoreConnection for the store at `path`; one line naming it if it fails."""
+    try:
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
+                               factory=StoreConnection, **kwargs)
+    except sqlite3.Error as e:
+        raise ArchsimError(explain(e, path)) from None
+    conn.path = path
+    return conn
+
+
 def connect(path: str | Path, *, create: bool = True, read_only: bool = False) -> sqlite3.Connection:
     """Open (and with `create`, set up) the store database at `path`; `read_only` writes nothing at all."""
     path = Path(path)
-    if (not create or read_only) and not path.is_file():
+    if path.is_dir():
+        raise ArchsimError(f"cannot open run store database {path}: it is a folder, not a file")
+    if (not create or read_only) and not path.exists():
         raise ArchsimError(f"no run store at {path.parent} (missing {path.name})")
     if read_only:
         return _connect_read_only(path)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    return _set_up(conn, path, create)
+    return _set_up(_open(str(path), path), path, create)
 
 
 def scratch_copy(path: str | Path) -> sqlite3.Connection:
     """An in-memory copy of the store database at `path` (an empty store when there is none), set up as
     `connect` sets one up: what is written to it never reaches the file (`archsim sat --dry-run`)."""
     path = Path(path)
-    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn = _open(":memory:", path)
     if path.is_file():
-        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        source = _open(f"{path.resolve().as_uri()}?mode=ro", path, uri=True)
         try:
             source.backup(conn)
-        except sqlite3.DatabaseError as e:
+        except sqlite3.Error as e:
             conn.close()
-            raise ArchsimError(f"cannot read run store {path}: {e}") from None
+            raise ArchsimError(explain(e, path)) from None
         finally:
             source.close()
     return _set_up(conn, path, True)
@@ -129,9 +175,9 @@ def _set_up(conn: sqlite3.Connection, path: Path, create: bool) -> sqlite3.Conne
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except sqlite3.DatabaseError as e:
+    except sqlite3.Error as e:
         conn.close()
-        raise ArchsimError(f"cannot open run store {path}: {e}") from None
+        raise ArchsimError(explain(e, path)) from None
     except BaseException:
         conn.close()
         raise
@@ -141,16 +187,14 @@ def _set_up(conn: sqlite3.Connection, path: Path, create: bool) -> sqlite3.Conne
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection; on a folder it cannot write (no WAL index there), the file is read as immutable."""
     for mode in ("mode=ro", "immutable=1"):
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=BUSY_TIMEOUT_S,
-                               isolation_level=None, check_same_thread=False)
+        conn = _open(f"{path.resolve().as_uri()}?{mode}", path, uri=True)
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.OperationalError:
+        except sqlite3.Error as e:
             conn.close()
-            continue
-        except sqlite3.DatabaseError as e:
-            conn.close()
-            raise ArchsimError(f"cannot open run store {path}: {e}") from None
+            if mode == "mode=ro" and isinstance(e, sqlite3.OperationalError):
+                continue
+            raise ArchsimError(explain(e, path)) from None
         if version not in (1, SCHEMA_VERSION):
             conn.close()
             raise ArchsimError(f"{path} is not an archsim run store (schema version {version})")
@@ -159,15 +203,47 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on any error."""
-    conn.execute("BEGIN IMMEDIATE")
+def transaction(conn: sqlite3.Connection, *, wait_s: float | None = None,
+                quiet: bool = False) -> Iterator[sqlite3.Connection]:
+    """A write transaction: BEGIN IMMEDIATE (waiting up to `wait_s`, default BUSY_TIMEOUT_S, for the lock, and
+    saying so unless `quiet`), COMMIT on success, ROLLBACK on any error."""
+    _begin(conn, BUSY_TIMEOUT_S if wait_s is None else wait_s, quiet)
     try:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _begin(conn: sqlite3.Connection, wait_s: float, quiet: bool) -> None:
+    """BEGIN IMMEDIATE, asked again every WAIT_SLICE_S until `wait_s` has passed; after WAIT_NOTICE_S, unless
+    `quiet`, one line on stderr says that it waits (once per store among the waits under way in this process)."""
+    start = time.monotonic()
+    path = str(getattr(conn, "path", None) or "the run store database")
+    announced = False
+    conn.execute(f"PRAGMA busy_timeout = {int(min(WAIT_SLICE_S, wait_s) * 1000)}")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                waited = time.monotonic() - start
+                if ((getattr(e, "sqlite_errorcode", None) or 0) & 0xFF) not in (BUSY, LOCKED) or waited >= wait_s:
+                    raise
+            if not quiet and not announced and waited >= WAIT_NOTICE_S:
+                with _announcing:
+                    announced = path not in _announced
+                    _announced.add(path)
+                if announced:
+                    print(f"warning: run store database {path} is locked by another process; waiting for it "
+                          f"(for up to {wait_s:g} s in all)", file=sys.stderr, flush=True)
+    finally:
+        if announced:
+            with _announcing:
+                _announced.discard(path)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:

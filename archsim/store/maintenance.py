@@ -8,8 +8,8 @@ checks every adversarial set against its recorded sha256 (the next `archsim
 sat` that needs a corrupt one recomputes it). `gc` refuses to run while a live
 worker holds units, since the file it is writing is not referenced yet; besides
 tensors/, it removes the temporary files (`<name>.<12 hex>.tmp`, see
-`archsim.files`) a killed process left in the run folder (sat.csv, report.html,
-...) and in `cache_dirs` (the weights cache), once untouched for STALE_TMP_S
+`archsim.files`, and safetensors' own `.tmpXXXXXX`) a killed process left in the
+run folder (sat.csv, report.html, ...) and in `cache_dirs` (the weights cache), once untouched for STALE_TMP_S
 seconds, so a file being written now is never taken. Entries and outcomes in
 the database are never removed.
 """
@@ -30,7 +30,8 @@ from archsim.store.runstore import RunStore
 from archsim.store.tensors import TENSOR_DIR, CorruptTensorFile, FileRecord, resolve, verify
 
 STALE_TMP_S = 600  # a temporary file outside tensors/ untouched this long has no writer left
-_TMP_NAME = re.compile(r".+\.[0-9a-f]{12}" + re.escape(TMP_SUFFIX))  # archsim.files.atomic_path's names
+_TMP_NAME = re.compile(r".+\.[0-9a-f]{12}" + re.escape(TMP_SUFFIX)  # archsim.files.atomic_path's names
+                       + r"|\.tmp[A-Za-z0-9]{6}")  # safetensors' own, beside the file it writes
 
 
 @dataclass
@@ -89,7 +90,7 @@ def gc(store: RunStore, cache_dirs: list[Path] = ()) -> GcReport:
     doomed = [p for p in sorted(tensors.rglob("*"))
               if p.is_file() and (p.name.endswith(TMP_SUFFIX) or p.resolve() not in referenced)]
     for folder in [store.run_dir, *cache_dirs]:
-        doomed += [p for p in sorted(Path(folder).rglob(f"*{TMP_SUFFIX}")) if not p.is_relative_to(tensors)
+        doomed += [p for p in sorted(Path(folder).rglob("*.tmp*")) if not p.is_relative_to(tensors)
                    and _TMP_NAME.fullmatch(p.name) and p.is_file() and now - p.stat().st_mtime > STALE_TMP_S]
     removed, freed = [], 0
     for path in dict.fromkeys(doomed):

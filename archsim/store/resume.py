@@ -16,11 +16,12 @@ pending again: it is recomputed, reported in `report.recomputed`, and the
 evaluation follows. Before that, every reused adversarial set of the plan must
 exist with its recorded size (`RunStore.drop_missing_sets`; no file is read):
 one that does not is recomputed the same way, with a warning. Units still in flight when the loop ends by an error or
-an interrupt are given back.
+an interrupt are given back (without waiting long for a locked store: see `_give_back`).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import warnings
 from collections import Counter
@@ -36,6 +37,7 @@ from archsim.store.tensors import CorruptTensorFile, resolve
 
 POLL_S = 0.5
 EVALUATIONS_PER_JOB = 256  # evaluations of one target claimed, run and recorded together
+GIVE_BACK_WAIT_S = 5.0
 
 
 @dataclass
@@ -83,10 +85,22 @@ def run_plan(store: RunStore, plan: Plan, executor, *, progress: bool = True) ->
                         store.release(claim, "failed")
                     raise error
                 _record(store, plan, claims, result, report, bar)
+        except BaseException:
+            _give_back(store, worker)
+            raise
         finally:
-            store.release_all(worker, "interrupted")  # units in flight when an error or interrupt ends the loop
             bar.close()
     return report
+
+
+def _give_back(store: RunStore, worker: str) -> None:
+    """Give back the units in flight when an error or an interrupt ends the loop, waiting at most
+    GIVE_BACK_WAIT_S for the store's lock, quietly: if it is locked, or full, they go back anyway once
+    this process is gone (`archsim.store.leases`), and the error that ended the loop is the one to report."""
+    try:
+        store.release_all(worker, "interrupted", wait_s=GIVE_BACK_WAIT_S, quiet=True)
+    except sqlite3.Error:
+        pass
 
 
 def _record(store: RunStore, plan: Plan, claims: list[Claim], result, report: RunReport, bar) -> None:

@@ -39,6 +39,7 @@ from archsim.sat.result import SATResult
 from archsim.store.db import connect, scratch_copy, transaction
 from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
 from archsim.store.leases import LEASE_S, is_gone
+from archsim.store.sqlite_errors import explain
 from archsim.store.tensors import TENSOR_DIR, FileRecord, resolve
 
 DB_NAME = "store.sqlite"
@@ -63,7 +64,7 @@ _CLAIMABLE_FOR_TARGET = f"""SELECT u.id, u.kind, u.source, u.target FROM units u
 def check_not_damaged(run_dir: Path) -> None:
     """ArchsimError when RUN_DIR/tensors holds files but the database is missing or empty (0 bytes)."""
     db = run_dir / DB_NAME
-    if db.is_file() and db.stat().st_size > 0:
+    if db.is_dir() or db.is_file() and db.stat().st_size > 0:  # a folder in its place: `connect` says so
         return
     files = sum(1 for p in (run_dir / TENSOR_DIR).rglob("*") if p.is_file())
     if files:
@@ -134,8 +135,9 @@ class RunStore:
         self.conn = connect(self.db_path, create=create, read_only=read_only)
         try:
             problem = self.conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        except sqlite3.DatabaseError as e:
-            problem = str(e)
+        except sqlite3.Error as e:  # a damaged page, or a store it cannot read now (locked, I/O): said which
+            self.conn.close()
+            raise ArchsimError(explain(e, self.db_path)) from None
         if problem != "ok":
             self.conn.close()
             raise ArchsimError(f"run store database {self.db_path} is damaged ({one_line(problem)}); "
@@ -274,9 +276,11 @@ class RunStore:
         with transaction(self.conn):
             self._release(claim, result)
 
-    def release_all(self, worker: str, result: str) -> None:
-        """Give back every unit `worker` still holds (pending again); their runs end with `result`."""
-        with transaction(self.conn):
+    def release_all(self, worker: str, result: str, *, wait_s: float | None = None, quiet: bool = False) -> None:
+        """Give back every unit `worker` still holds (pending again); their runs end with `result`. Waits up to
+        `wait_s` for the lock (default: as every transaction, `archsim.store.db.BUSY_TIMEOUT_S`; `quiet`: without
+        saying so)."""
+        with transaction(self.conn, wait_s=wait_s, quiet=quiet):
             self.conn.execute("UPDATE unit_runs SET finished = ?, result = ? WHERE worker = ? AND finished IS NULL "
                               "AND unit IN (SELECT id FROM units WHERE worker = ? AND status = 'running')",
                               (time.time(), result, worker, worker))

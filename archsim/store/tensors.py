@@ -7,7 +7,8 @@
 An adversarial set file holds `index` (int64) and `delta` (float16), see
 `archsim.sat.advset`. Every path is resolved and must stay inside RUN_DIR/tensors
 (a path from the database that points elsewhere is an error, not a read).
-A missing, truncated or altered file raises `CorruptTensorFile`; the store
+A write the file system refuses (a full disk, a read-only folder) is an OSError
+naming the file. A missing, truncated or altered file raises `CorruptTensorFile`; the store
 then recomputes the unit that wrote it. A file is hashed once per process
 (while its size and modification time stay the same).
 """
@@ -23,7 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from archsim.errors import ArchsimError
-from archsim.files import atomic_path
+from archsim.files import atomic_path, os_errors_named
 from archsim.sat.advset import AdvSet
 
 TENSOR_DIR = "tensors"
@@ -69,7 +70,7 @@ def write_advset(run_dir: str | Path, relpath: str, adv: AdvSet, metadata: dict[
     """Write `adv` to RUN_DIR/relpath atomically; its checksum is taken before the rename."""
     path = resolve(run_dir, relpath)
     tensors = {"index": torch.from_numpy(adv.index).contiguous(), "delta": adv.rows(0, len(adv)).contiguous()}
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, os_errors_named(path):
         save_file(tensors, str(tmp), metadata=metadata)
         digest, size = sha256_file(tmp), tmp.stat().st_size
     return FileRecord(relpath, digest, size)

@@ -8,7 +8,9 @@ Training uses only the images outside both, and trained weights are cached as sa
 under `cache_dir/weights`, named by a hash of everything that determines them (model
 spec without its label, training settings, data spec and the training image ids), so a
 rerun loads instead of training, a renamed label finds its weights, and a damaged
-file is trained again (`archsim.zoo.weights_cache`).
+file is trained again (`archsim.zoo.weights_cache`). A cache folder archsim cannot write stops
+the run, with one line, before the first model is trained; a disk that fills while the weights
+are written is an OSError naming the file.
 
 Every model is created and checked before any training: one forward pass on
 two of the evaluation images must give logits with an output per class of the
@@ -31,6 +33,7 @@ from tqdm.auto import tqdm
 
 from archsim.config import ModelSpec, RunConfig
 from archsim.errors import ArchsimError, one_line
+from archsim.files import check_writable
 from archsim.settings import TrainSettings
 from archsim.zoo.data import Catalog, ImageSet, describe, select_indices
 from archsim.zoo.models import create_model
@@ -155,6 +158,11 @@ def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set
     path = cache_path(cfg.cache_dir, "weights", key)
     if load_cached(model.model, path, key, f"model {spec.label!r}"):
         return False
+    try:
+        check_writable(path.parent)  # a cache it cannot write stops the run before the training, not after
+    except OSError as e:
+        raise ArchsimError(f"weights cache {path.parent}: cannot write there ({e.strerror or e}); set cache_dir "
+                           "(or $ARCHSIM_CACHE) to a folder archsim can write") from None
     s = spec.training
     train_classifier(model, train_set.images, train_set.labels, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
                      weight_decay=s.weight_decay, shift=s.shift, noise=s.noise, seed=spec.seed, device=device,

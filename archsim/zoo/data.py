@@ -11,7 +11,8 @@ Loading is two steps so that a large folder (an ImageNet validation folder has
 `load_subset(spec)` does the three steps with the selection from `spec["subset"]`.
 
 `spec` is the `data` section of a config, checked by `archsim.data_spec.check_spec`
-(its keys are listed there).
+(its keys are listed there). An image folder's files are found and decoded by
+`archsim.zoo.image_files` (links, hidden names, image modes, decompression bombs).
 """
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision import transforms
-from torchvision.datasets.folder import IMG_EXTENSIONS, DatasetFolder, find_classes, pil_loader
 from tqdm.auto import tqdm
 
 from archsim.data_spec import check_spec
 from archsim.errors import ArchsimError
+from archsim.zoo.image_files import UnreadableImage, find_classes, list_images, open_image
 
 _SELECT_HOWS = ("first", "random", "balanced")
 
@@ -162,10 +163,7 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
     root = Path(spec["root"]).expanduser()
     if not root.is_dir():
         raise ArchsimError(f"image folder not found: {root}")
-    try:
-        folders, class_to_idx = find_classes(root)
-    except FileNotFoundError:
-        raise ArchsimError(f"image folder {root} has no class sub-folders") from None
+    folders, class_to_idx = find_classes(root)
     classes = folders
     if "class_map" in spec:
         classes = _read_class_map(Path(spec["class_map"]).expanduser())
@@ -175,12 +173,10 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
             raise ArchsimError(f"class map {spec['class_map']} does not name the folders "
                                f"{', '.join(unmapped[:5])} found in {root}")
         class_to_idx = {f: index[f] for f in folders}
-    try:
-        samples = DatasetFolder.make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS)
-    except FileNotFoundError as err:
-        raise ArchsimError(f"image folder {root}: {err}") from None
+    samples = list_images(root, class_to_idx)
+    mode = "RGB" if channels == 3 else "L"
     if spec.get("skip_unreadable"):
-        samples = _readable(samples, root)
+        samples = _readable(samples, root, mode)
     paths = [path for path, _ in samples]
     present = sorted({classes[label] for _, label in samples})
     if len(present) < 2:
@@ -193,7 +189,6 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
         transforms.CenterCrop(resolution),
         transforms.ToTensor(),
     ])
-    mode = "RGB" if channels == 3 else "L"
 
     def read(idx: list[int]) -> torch.Tensor:
         files = tqdm(idx, desc=f"read {root.name}", unit="img", leave=False, **_quiet_below(len(idx)))
@@ -203,14 +198,14 @@ def _describe_folder(spec: dict, resolution: int, channels: int) -> Catalog:
     return Catalog(ids, torch.tensor([label for _, label in samples], dtype=torch.long), classes, read)
 
 
-def _readable(samples: list[tuple[str, int]], root: Path) -> list[tuple[str, int]]:
-    """The (path, label) samples whose file PIL decodes in full; a warning counts the others."""
+def _readable(samples: list[tuple[str, int]], root: Path, mode: str) -> list[tuple[str, int]]:
+    """The (path, label) samples whose file decodes in full (`open_image`); a warning counts the others."""
     kept, bad = [], []
     for path, label in tqdm(samples, desc=f"check {root.name}", unit="img", leave=False, **_quiet_below(len(samples))):
         try:
-            pil_loader(path).load()
+            open_image(path, mode)
             kept.append((path, label))
-        except (OSError, ValueError, SyntaxError):
+        except UnreadableImage:
             bad.append(path)
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable file(s) of {len(samples)} in {root} (the first: {bad[0]})",
@@ -219,12 +214,11 @@ def _readable(samples: list[tuple[str, int]], root: Path) -> list[tuple[str, int
 
 
 def _read_image(path: str, preprocess, mode: str) -> torch.Tensor:
-    """One image file through `preprocess`; a file PIL cannot read (not an image, truncated) is named."""
+    """One image file through `preprocess`; a file that cannot be decoded to its right pixels is named."""
     try:
-        return preprocess(pil_loader(path).convert(mode))
-    except (OSError, ValueError, SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
-        reason = "not an image PIL can read" if type(e).__name__ == "UnidentifiedImageError" else str(e)
-        raise ArchsimError(f"cannot read image {path}: {reason}") from None
+        return preprocess(open_image(path, mode))
+    except UnreadableImage as e:
+        raise ArchsimError(f"cannot read image {path}: {e}") from None
 
 
 def _read_class_map(path: Path) -> list[str]:

@@ -2,7 +2,8 @@
 
     path = cache_path(cache_dir, "weights", key)   # named by the key's hash alone: a label rename finds it
     load_cached(module, path, key, what) -> bool   # True: loaded; False: absent or damaged (train again)
-    save_cached(module, path, key)                 # atomically, then its sidecar
+    save_cached(module, path, key)                 # atomically, then its sidecar; OSError naming the file when
+                                                   # the disk is full or the folder read-only
 
 `key` is a JSON-able mapping of everything that determines the weights. Its
 sha256 names the file (first 16 hex digits) and is recorded, with the file's
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_model, save_model
 
-from archsim.files import atomic_path, saved_if_current, write_sidecar
+from archsim.files import atomic_path, os_errors_named, saved_if_current, write_sidecar
 
 
 def key_digest(key: dict) -> str:
@@ -54,6 +55,6 @@ def load_cached(module: torch.nn.Module, path: Path, key: dict, what: str) -> bo
 
 def save_cached(module: torch.nn.Module, path: Path, key: dict) -> None:
     """Write `module`'s weights to `path` atomically, then the sidecar recording the key and the file's sha256."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, os_errors_named(path):
         save_model(module, str(tmp))
     write_sidecar(path, key_digest(key))
