@@ -24,6 +24,7 @@ ROOMS = [
     ("analysis: components", ["analysis.components"]),
     ("analysis: matrix", ["analysis.matrix", "analysis"]),
     ("analysis: decisions", ["analysis.decisions"]),
+    ("analysis: scorecard", ["analysis.scorecard"]),
     ("analysis: report", ["analysis.report"]),
     ("Python API", ["archsim"]),
     ("command line", ["archsim.cli"]),

@@ -31,7 +31,7 @@ from archsim.store.sqlite_errors import explain
 
 COMMAND_MODULES = [f"archsim.cli.{name}" for name in (
     "sat", "pair", "similarity", "layers", "store", "weights_test", "zoo", "ensemble", "distill", "demo", "components",
-    "analyze")]
+    "analyze", "scorecard")]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,9 @@ Stages, each the code of the command named, with its files in DIR:
    matrix is reused when DIR/<measure>.key.json says it was made from the same models (weights),
    images, options and seed; a measure that fails for the zoo is skipped with its reason;
 4. components of the models, clustering of SAT, component importance and the comparison of SAT with
-   each measure; DIR/analysis/ (`archsim components`, `archsim analyze`), plus sat_heatmap.png;
+   each measure; DIR/analysis/ (`archsim components`, `archsim analyze`), plus sat_heatmap.png; then the
+   known-answer scorecard of every measure (seeds, split-half reliability, layer order); DIR/scorecard.csv
+   (`archsim scorecard`, which adds the untrained copies);
 5. the decisions, every choice made on the validation images: SAT and every measure computed again on
    them (DIR/validation/, SAT's units in the same store); ensembles chosen by SAT and by each measure,
    the recommended one set against the k most accurate models and the best single model on the test
@@ -42,6 +44,7 @@ from analysis.decisions.stages import distill_stage, ensemble_stage, subpool_sta
 from analysis.decisions.subpools import HEADER as SUBPOOL_HEADER
 from analysis.report.demo_analysis import Analysis, analyse
 from analysis.report.demo_report import write_report
+from analysis.report.demo_scorecard import scorecard_stage
 from analysis.report.sections import (
     answer_sections,
     distill_section,
@@ -149,7 +152,12 @@ def run(args: argparse.Namespace) -> int:
         analysis = analyse(out / "analysis", cfg, sat, measures, notes, options)
     stages.add("analysis", t, analysis.outcome)
 
-    extra, ensembles, distilled = [], None, None
+    t = time.perf_counter()
+    section, outcome = scorecard_stage(out, cfg, run_, sat, measures, options, progress)
+    extra = [section] if section is not None else []
+    stages.add("scorecard", t, outcome)
+
+    ensembles, distilled = None, None
     if run_.validation is None:
         stages.add("decisions", time.perf_counter(), "skipped: the config has no validation images (data.validation) "
                                                      "to choose on")

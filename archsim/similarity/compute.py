@@ -5,7 +5,8 @@
     current_measure(out, name, options, cfg, run_) -> ((names, values), notes) or None (nothing computed or written)
     similarity_matrices(out, cfg, run_, names, options, progress) -> ({name: (names, values)}, notes)
     decision_similarities(out, cfg, run_, names, options, progress) -> the same on the validation images
-    cached_decision_similarities(out, cfg, run_, names, options, progress) -> the same, cached (the demo)
+    cached_similarities(out, cfg, run_, names, options, folder, progress) -> ({name: (names, values)}, notes), cached
+    cached_decision_similarities(out, cfg, run_, names, options, progress) -> the same on the validation images
 
 `DIR/<name>.csv` is current when its sidecar (`archsim.files.saved_if_current`)
 records the measure's content key: its name and version, its options, the seed, every
@@ -100,15 +101,23 @@ def decision_similarities(out, cfg, run_, names: list[str], options: dict, *, pr
                                folder=Path(out) / VALIDATION_FOLDER)
 
 
-def cached_decision_similarities(out, cfg, run_, names: list[str], options: dict, *, progress: bool = True):
-    """({name: (names, values)}, notes) on the validation images, each computed once and cached in
-    DIR/validation/<name>.csv (`cached_measure`); a measure that fails is left out with a note naming why."""
-    sims, notes, view = {}, [], run_.on_validation()
+def cached_similarities(out, cfg, run_, names: list[str], options: dict, *, folder=None, progress: bool = True,
+                        where: str = ""):
+    """({name: (names, values)}, notes), each measure computed once and cached in FOLDER/<name>.csv (FOLDER: `out`
+    by default; `cached_measure`); a measure that fails is left out with a note naming why (and `where`)."""
+    sims, notes = {}, []
     for name in names:
         try:
-            sims[name], measure_notes, _ = cached_measure(out, name, options.get(name, {}), cfg, view, progress,
-                                                          folder=Path(out) / VALIDATION_FOLDER)
+            sims[name], measure_notes, _ = cached_measure(out, name, options.get(name, {}), cfg, run_, progress,
+                                                          folder=folder)
             notes += measure_notes
         except Exception as e:  # noqa: BLE001 - as on the test images: a measure that fails for this zoo is skipped
-            notes.append(f"{name} on the validation images: skipped: {type(e).__name__}: {e}")
+            notes.append(f"{name}{where}: skipped: {type(e).__name__}: {e}")
     return sims, notes
+
+
+def cached_decision_similarities(out, cfg, run_, names: list[str], options: dict, *, progress: bool = True):
+    """({name: (names, values)}, notes) on the validation images, each computed once and cached in
+    DIR/validation/<name>.csv (`cached_similarities`); a measure that fails is left out with a note naming why."""
+    return cached_similarities(out, cfg, run_.on_validation(), names, options, folder=Path(out) / VALIDATION_FOLDER,
+                               progress=progress, where=" on the validation images")

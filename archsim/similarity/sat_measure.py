@@ -20,9 +20,12 @@ Neither value of a measured pair depends on eps_s.
 
 from __future__ import annotations
 
+import numpy as np
+
 from archsim.errors import ArchsimError
 from archsim.pipeline.sat_in_store import sat_in_store
 from archsim.sat.censoring import as_least_measured, censored_note
+from archsim.sat.effects import ModelEffects
 from archsim.similarity.measure import Measure, MeasureInputs, SimilarityResult
 
 
@@ -41,10 +44,17 @@ def sat_measure(inputs: MeasureInputs, options: dict) -> SimilarityResult:
 
 def sat_adjusted_measure(inputs: MeasureInputs, options: dict) -> SimilarityResult:
     result, notes = _sat_result(inputs)
-    effects = result.effects()
-    return SimilarityResult(result.names, as_least_measured(effects.adjusted, result.censored),
+    values, effects = sat_adjusted(result)
+    return SimilarityResult(result.names, values,
                             notes=notes + [f"per-model effects explain {effects.r2_summary()} of the measured "
                                            "off-diagonal SAT variance; this is the pair term left"])
+
+
+def sat_adjusted(result) -> tuple[np.ndarray, ModelEffects]:
+    """(sat-adjusted of a SATResult, its per-model fit): the pair terms, a censored pair at the smallest measured
+    one; TooFewModels below MIN_MODELS_FOR_EFFECTS models."""
+    effects = result.effects()
+    return as_least_measured(effects.adjusted, result.censored), effects
 
 
 SAT = Measure("sat", sat_measure, {}, "similarity by attack transferability (Hwang et al., ECCV 2024)", version=2)
