@@ -69,6 +69,26 @@ def test_the_readme_pair_one_liner_on_checkpoints_the_test_saves(tmp_path, monke
     assert not list(tmp_path.glob("*/store.sqlite"))  # without --out nothing is kept
 
 
+def test_a_config_of_only_shared_keys_combines_with_the_pair_named_on_the_command_line(tmp_path, capsys):
+    """--config holding model_defaults, data and the attack but no models: A and B come from the command line and
+    take the config's input_size."""
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        save_model(timm.create_model("test_efficientnet", num_classes=10), tmp_path / f"seed{seed}.safetensors")
+    config = tmp_path / "shared.yaml"
+    config.write_text(yaml.safe_dump({"data": {"source": "digits", "resolution": 16,
+                                               "subset": {"how": "balanced", "n": 2, "seed": 0}},
+                                      "model_defaults": {"input_size": 16},
+                                      "attack": {"backend": "native", "norm": "Linf", "eps": 0.1, "steps": 2}}))
+    status, out, err = run_cli(capsys, ["pair", f"s0=test_efficientnet={tmp_path / 'seed0.safetensors'}",
+                                        f"s1=test_efficientnet={tmp_path / 'seed1.safetensors'}", "--config",
+                                        str(config), "--save-config", str(tmp_path / "again.yaml"), "--no-progress"])
+    assert status == 0, err
+    assert out.splitlines()[1].startswith("SAT(s0, s1) = ") and "2 models, 20 images" in out
+    saved = yaml.safe_load((tmp_path / "again.yaml").read_text().split("\n", 1)[1])
+    assert [m["label"] for m in saved["models"]] == ["s0", "s1"] and saved["model_defaults"] == {"input_size": 16}
+
+
 def test_a_pair_of_a_configs_models_ranks_among_their_other_pairs(tmp_path, zoo_specs, capsys):
     config = tmp_path / "zoo.yaml"
     config.write_text(yaml.safe_dump({"seed": 0, "device": "cpu", "models": list(zoo_specs.values()),

@@ -22,6 +22,7 @@ import tempfile
 from archsim.cli.args import add_run_arguments, run_config
 from archsim.pipeline.sat_in_store import sat_in_store
 from archsim.sat.pair import pair_summary
+from archsim.config import read_config_file
 from archsim.zoo.assemble import assemble
 from archsim.zoo.build import build_run
 from archsim.zoo.model_entries import parse_entry
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    known = [] if args.config is None else [m.label for m in assemble(args.config, None, args.data).cfg.models]
+    known = _config_labels(args.config, args.data)
     entries = [x for x in (args.a, args.b) if x not in known]
     labels = [x if x in known else parse_entry(x)["label"] for x in (args.a, args.b)]
     cfg = run_config(args, models=",".join(entries) if entries else None)
@@ -57,3 +58,14 @@ def run(args: argparse.Namespace) -> int:
     if written:
         print(f"wrote {', '.join(str(p) for p in written.values())}")
     return 0
+
+
+def _config_labels(config, data) -> list[str]:
+    """The labels of --config's models; none without a config, or for a config that holds no models (only
+    `model_defaults`, data or the attack for the pair named on the command line)."""
+    if config is None:
+        return []
+    raw = read_config_file(config)
+    if not isinstance(raw, dict) or not raw.get("models"):
+        return []
+    return [m.label for m in assemble(config, None, data).cfg.models]
