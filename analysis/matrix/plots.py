@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from scipy.cluster.hierarchy import dendrogram
 
@@ -110,8 +111,10 @@ def plot_scatter(comp: Comparison, path: str | Path) -> Path:
 
 
 def plot_clustered_heatmap(values: np.ndarray, names: list[str], linkage: np.ndarray, labels: np.ndarray,
-                           path, *, title: str = "SAT", colorbar_label: str = "SAT") -> Path:
-    """The matrix with rows and columns in the dendrogram's leaf order, the dendrogram above it.
+                           path, *, title: str = "SAT", colorbar_label: str = "SAT",
+                           predicted: np.ndarray | None = None) -> Path:
+    """The matrix with rows and columns in the dendrogram's leaf order, the dendrogram above it; the cells
+    that `predicted` (N x N bool) marks, completed rather than measured, are hatched.
 
     The colour scale spans the off-diagonal values; the diagonal (for SAT, the
     white-box success) is grey, its value written in the cell. Cell values are written in the cells when there are at most 20 models; leaf
@@ -150,8 +153,15 @@ def plot_clustered_heatmap(values: np.ndarray, names: list[str], linkage: np.nda
                 if np.isfinite(shown[r, c]):
                     heat.text(ticks[c], ticks[r], f"{shown[r, c]:.2f}", ha="center", va="center", fontsize=6,
                               color="black" if r == c or shown[r, c] >= mid else "white")
+    hatched = ""
+    if predicted is not None and predicted.any():
+        cells = predicted[np.ix_(order, order)]
+        for r, c in zip(*np.nonzero(cells)):
+            heat.add_patch(Rectangle((10 * c, 10 * r), 10, 10, fill=False, hatch="///", edgecolor="white",
+                                     linewidth=0))
+        hatched = f"; hatched: {int(np.triu(predicted, 1).sum())} pairs completed, not measured"
     fig.colorbar(image, cax=fig.add_subplot(grid[1, 1]), label=colorbar_label)
     tree_ax.set_title(f"{title}\nordered by average-linkage clustering ({n} models; label colours: spectral clusters; "
-                      "diagonal in grey, off the colour scale)",
+                      f"diagonal in grey, off the colour scale{hatched})",
                       fontsize=9)
     return save_figure(fig, path)

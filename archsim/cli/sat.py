@@ -30,14 +30,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
+from analysis.matrix.clustering import cluster_models
+from analysis.matrix.load import validate_similarity
+from analysis.matrix.plots import plot_clustered_heatmap
 from archsim.cli.args import add_precision_arguments, add_run_arguments, assembled_config
 from archsim.errors import ArchsimError
 from archsim.matrices import mean_to_others
 from archsim.pipeline.add_models import check_new_labels, plan_addition, run_directory_config, write_run_config
+from archsim.pipeline.budgeted_sat import budgeted_sat_in_store
 from archsim.pipeline.dry_run import dry_run
 from archsim.pipeline.sat_in_store import sat_in_store
-from archsim.sat.censoring import censored_note
+from archsim.sat import pair_choice
+from archsim.sat.censoring import as_least_measured, censored_note
 from archsim.sat.effects import effects_or_reason
 from archsim.sat.pair import nearest_models
 from archsim.store import RayExecutor, RunStore
@@ -63,7 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-task", type=float, default=0,
                    help="GPUs per Ray task (default 0); above 0, tasks run on CUDA")
     p.add_argument("--add", metavar="MODELS", help="add models (named as --models does) to the run in --out: "
-                                                   "1 attack and 2N+1 evaluations each")
+                                                   "1 attack and 2N+1 evaluations each (or the --pairs budget)")
+    p.add_argument("--pairs", metavar="BUDGET", type=float,
+                   help="evaluate only a budget of the N^2 evaluations, a fraction in (0, 1] or a number above 1, "
+                        "chosen actively, and complete the other pairs (marked predicted in pairs.csv)")
     p.set_defaults(func=run)
 
 
@@ -74,8 +83,12 @@ def run(args: argparse.Namespace) -> int:
     assembled = assembled_config(args)
     cfg = assembled.cfg
     progress = not args.no_progress
+    if args.pairs is not None:  # a bad budget stops the run before any work
+        n = len(cfg.models)
+        pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, args.pairs))
     if args.dry_run:  # plans on an in-memory copy of the store: writes nothing
-        print(dry_run(args.out, cfg, build_run(cfg, progress=False, train=False, place=False)).summary())
+        print(dry_run(args.out, cfg, build_run(cfg, progress=False, train=False, place=False),
+                      budget=args.pairs).summary())
         return 0
     RunStore(args.out).close()  # a damaged store stops the run before any training
     run_ = build_run(cfg, progress=progress, place=False)  # the executor places the models on the device
@@ -85,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                                gpus_per_task=args.gpus_per_task, channels_last=cfg.channels_last)
     else:
         make_executor = None
+    if args.pairs is not None:
+        return budgeted(args, assembled, run_, make_executor, start)
     result, report = sat_in_store(args.out, cfg, run_, progress=progress, make_executor=make_executor)
     paths = {**result.write(args.out), "config": write_run_config(args.out, assembled.raw)}
     print_sat_summary(result, time.perf_counter() - start, cfg.noise_warning)
@@ -93,6 +108,30 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def budgeted(args: argparse.Namespace, assembled, run_, make_executor, start: float) -> int:
+    """--pairs: the budget's units through the store, the rest completed; the budget line, then the summary."""
+    cfg = assembled.cfg
+    done, report = budgeted_sat_in_store(args.out, cfg, run_, args.pairs, progress=not args.no_progress,
+                                         make_executor=make_executor)
+    paths = {**done.write(args.out), "config": write_run_config(args.out, assembled.raw),
+             "heatmap": completed_heatmap(done, args.out)}
+    print(done.summary())
+    print_sat_summary(done.result, time.perf_counter() - start, cfg.noise_warning)
+    for line in done.result.sanity_warnings(run_.images.num_classes):
+        print(f"warning: {line}", file=sys.stderr)
+    print(report.summary())
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def completed_heatmap(done, out):
+    """DIR/sat_heatmap.png: the completed matrix clustered, its completed pairs hatched."""
+    m = validate_similarity(done.names, as_least_measured(done.values, done.result.censored), source="SAT")
+    clusters = cluster_models(m, seed=0, embed=False)
+    return plot_clustered_heatmap(m.values, m.names, clusters.linkage, clusters.labels, Path(out) / "sat_heatmap.png",
+                                  title="SAT = ln(100 x transfer rate), budgeted", predicted=done.predicted)
 
 
 def add(args: argparse.Namespace) -> int:
@@ -107,11 +146,21 @@ def add(args: argparse.Namespace) -> int:
     check_new_labels(existing, new, args.out)
     assembled = assembled_config(args, entries, config=base)
     cfg, progress = assembled.cfg, not args.no_progress
+    if args.pairs is not None:  # a bad budget stops before any work
+        n, k = len(cfg.models), len(new)
+        pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(2 * (n - k) * k + k * k, args.pairs), added=k)
     run_ = build_run(cfg, progress=progress, place=False)
     addition = plan_addition(args.out, cfg, run_, new)
     print(addition.cost())
-    result, report = sat_in_store(args.out, cfg, run_, progress=progress)
-    paths = {**result.write(args.out), "config": write_run_config(args.out, assembled.raw)}
+    if args.pairs is not None:
+        done, report = budgeted_sat_in_store(args.out, cfg, run_, args.pairs, added=new, progress=progress)
+        print(done.summary())
+        result = done.result
+        paths = {**done.write(args.out), "config": write_run_config(args.out, assembled.raw),
+                 "heatmap": completed_heatmap(done, args.out)}
+    else:
+        result, report = sat_in_store(args.out, cfg, run_, progress=progress)
+        paths = {**result.write(args.out), "config": write_run_config(args.out, assembled.raw)}
     for label in new:
         rows = nearest_models(result, label)
         print(f"\n{label}: clean accuracy {result.clean_accuracy[result.names.index(label)]:.3f}; its nearest models "

@@ -23,7 +23,7 @@ import numpy as np
 import attacks
 from archsim.config import RunConfig
 from archsim.pipeline.sat_in_store import plan_run
-from archsim.sat import cost
+from archsim.sat import cost, pair_choice
 from archsim.store import RunStore
 from archsim.zoo.build import Run
 
@@ -38,10 +38,11 @@ class DryRun:
     matmul_rate: float  # FLOP/s measured on the device
     device: str
     precision: str
+    budget: int | None = None  # the evaluations a pair budget buys (--pairs), else None
 
     def summary(self) -> str:
         """The lines `archsim sat --dry-run` prints."""
-        c, units = self.cost, self.cost.units
+        c, units, n = self.cost, self.cost.units, len(self.flops)
         f = np.array(list(self.flops.values()))
         shares = ", ".join(f"{kind} {100 * v / c.total_flops:.0f}%" for kind, v in c.flops.items()
                            if c.total_flops > 0 and v > 0)
@@ -50,6 +51,9 @@ class DryRun:
                  + (f" ({', '.join(self.to_train)})" if self.to_train else ""),
                  f"units to run: {units['attack']} attack, {units['evaluation']} evaluation, {units['noise']} noise "
                  f"({sum(units.values())}); reused from the store: {self.reused}",
+                 *([f"pair budget: {self.budget} of the {n * n} evaluations ({self.budget / (n * n):.0%}), chosen as "
+                    "the run goes; the other pairs are completed (those the store has are reused, so at most "
+                    f"{units['evaluation']} run)"] if self.budget is not None else []),
                  f"forward pass per image: {f.min() / 1e9:.3g} to {f.max() / 1e9:.3g} GFLOP (median "
                  f"{np.median(f) / 1e9:.3g}); the units to run: {c.total_flops / 1e12:.3g} TFLOP"
                  + (f" ({shares})" if shares else ""),
@@ -59,8 +63,9 @@ class DryRun:
         return "\n".join(lines)
 
 
-def dry_run(out_dir, cfg: RunConfig, run_: Run) -> DryRun:
-    """The plan and cost of `cfg`'s SAT in `out_dir` (module docstring); `run_` from build_run(train=False)."""
+def dry_run(out_dir, cfg: RunConfig, run_: Run, *, budget: float | None = None) -> DryRun:
+    """The plan and cost of `cfg`'s SAT in `out_dir` (module docstring); `run_` from build_run(train=False). With
+    a pair `budget` (`--pairs`), the evaluations to run are at most the budget's (`archsim.sat.pair_choice`)."""
     untrained = list(run_.untrained)
     store = RunStore(out_dir, scratch=True)
     try:
@@ -79,10 +84,20 @@ def dry_run(out_dir, cfg: RunConfig, run_: Run) -> DryRun:
     shape = tuple(run_.images.images.shape[1:])
     flops = {s.label: cost.forward_flops(run_.models[s.label], shape) for s in cfg.models}
     n_images = len(run_.images.labels)
+    evaluations = None
+    if budget is not None:
+        n = len(cfg.models)
+        evaluations = n + 2 * pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, budget))
+        todo = [u for u in todo if u[0] != "evaluation"] + _budgeted_evaluations(evaluations, list(flops))
     units = cost.units_cost(todo, flops, n_images, cost.attack_steps(cfg.attack))
     rate = cost.matmul_rate(cfg.torch_device(), cfg.precision)
     return DryRun(untrained, units.with_rate(cost.EFFICIENCY * rate), reused, flops, n_images, rate,
-                  str(cfg.torch_device()), cfg.precision)
+                  str(cfg.torch_device()), cfg.precision, evaluations)
+
+
+def _budgeted_evaluations(evaluations: int, labels: list[str]) -> list[tuple]:
+    """`evaluations` evaluation units spread evenly over the targets (which are chosen as the run goes)."""
+    return [("evaluation", labels[k % len(labels)], labels[k % len(labels)]) for k in range(evaluations)]
 
 
 def _units_of_untrained(untrained: list[str], known: list[str], *, noise: bool) -> list[tuple]:

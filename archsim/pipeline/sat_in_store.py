@@ -2,6 +2,7 @@
 
     sat_in_store(out_dir, cfg, run_, progress, make_executor) -> (SATResult, RunReport)
     plan_run(store, cfg, run_) -> Plan   (registers the config's models, images and attack)
+    local_executor(cfg)                  the default make_executor: a LocalExecutor on the config's device
 
 The store (`archsim.store`) keeps every unit by content, so a rerun computes
 only what is missing and a killed run resumes where it stopped.
@@ -28,10 +29,7 @@ def sat_in_store(out_dir, cfg: RunConfig, run_: Run, *, progress: bool = True,
         plan = plan_run(store, cfg, run_)
         models = {i: run_.models[label] for label, i in zip(plan.labels, plan.model_ids)}
         images, labels = run_.images.images, run_.images.labels
-        if make_executor is None:
-            executor = LocalExecutor(models, images, labels, str(cfg.torch_device()), channels_last=cfg.channels_last)
-        else:
-            executor = make_executor(models, images, labels)
+        executor = (make_executor or local_executor(cfg))(models, images, labels)
         try:
             report = run_plan(store, plan, executor, progress=progress)
         finally:
@@ -39,6 +37,13 @@ def sat_in_store(out_dir, cfg: RunConfig, run_: Run, *, progress: bool = True,
         return store.sat_result(plan, cfg.eps_s), report
     finally:
         store.close()
+
+
+def local_executor(cfg: RunConfig):
+    """make_executor(models, images, labels) for a LocalExecutor on the config's device."""
+    def make(models, images, labels):
+        return LocalExecutor(models, images, labels, str(cfg.torch_device()), channels_last=cfg.channels_last)
+    return make
 
 
 def plan_run(store: RunStore, cfg: RunConfig, run_: Run, *, skip=()) -> Plan:

@@ -17,7 +17,9 @@ vit_small_patch16_224, whose attention matmuls take the gradient to both
 operands; the often quoted 3 holds for training, with weight gradients).
 So a whole run of N models costs n ((2 + 2 steps) sum_i f_i + N sum_t f_t)
 FLOPs: the attacks grow with N, the evaluations with N^2 (at N = 69 and 10
-steps evaluations are 75% of it). Adding model N+1 to a stored run costs its
+steps evaluations are 75% of it). A pair budget (`archsim sat --pairs`) runs every
+attack and E of the N^2 evaluations, the targets chosen as the run goes:
+n ((2 + 2 steps) sum_i f_i + E mean_t f_t). Adding model N+1 to a stored run costs its
 attack and noise unit and the 2N+1 evaluations it is part of:
 n ((2 + 2 steps + N + 1) f_new + sum_t f_t).
 
@@ -97,6 +99,16 @@ def run_cost(flops: Iterable[float], n_images: int, steps: int, *, noise: bool =
     by_kind = {"attack": n_images * (1 + STEP_FORWARDS * steps) * total, "evaluation": n_images * n * total,
                "noise": n_images * total if noise else 0.0}
     return Cost(by_kind, {"attack": n, "evaluation": n * n, "noise": n if noise else 0})
+
+
+def budgeted_run_cost(flops: Iterable[float], n_images: int, steps: int, evaluations: int, *,
+                      noise: bool = True) -> Cost:
+    """A run whose pair budget buys `evaluations` of the N^2 (`archsim.sat.pair_choice`): every attack (and noise
+    control), and `evaluations` evaluations at the pool's mean forward cost (the targets are chosen as it runs)."""
+    f = list(flops)
+    full = run_cost(f, n_images, steps, noise=noise)
+    by_kind = {**full.flops, "evaluation": n_images * evaluations * float(sum(f)) / len(f)}
+    return Cost(by_kind, {**full.units, "evaluation": evaluations})
 
 
 def added_model_cost(new_flops: float, flops: Iterable[float], n_images: int, steps: int, *,

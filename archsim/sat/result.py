@@ -20,6 +20,10 @@ rate is at or below the floor, are `censored` (`archsim.sat.censoring`):
 `sat_measured` holds NaN there (for means), `sat_for_analyses` the least similar
 measured pair's value (for clustering, comparisons and selection), and
 `effects()` leaves them out of the per-model fit.
+
+A budgeted run (`archsim.sat.budgeted`) evaluates only some pairs: `observed`
+(N x N bool, symmetric, the diagonal True) marks them, and every pair matrix
+here (transfer, SAT, intervals) is NaN at the others, which are never censored.
 """
 
 from __future__ import annotations
@@ -51,36 +55,49 @@ class SATResult:
     eps_s: float
     image_ids: list[str] | None = None
     noise_correct: np.ndarray | None = None  # (N, n) int8: the noise control; None when not run
+    observed: np.ndarray | None = None  # (N, N) bool: the pairs evaluated (both directions); None: all
     errors: np.ndarray = field(init=False)  # (N, N) err(A -> B) counts on X_AB
     n_common: np.ndarray = field(init=False)  # (N, N) |X_AB|
 
     def __post_init__(self):
         clean = self.clean_correct.astype(bool)
         common = clean[:, None, :] & clean[None, :, :]  # (N, N, n) X_AB
+        if self.observed is not None:
+            self.observed = np.asarray(self.observed, dtype=bool)
+            common = common & self.observed[:, :, None]
         evaluated = self.adv_correct[common] >= 0
         if not evaluated.all():
             raise ValueError("adv_correct lacks outcomes for images in X_AB")
         self.n_common = common.sum(-1)
         self.errors = (common & (self.adv_correct == 0)).sum(-1)
-        empty = [(self.names[a], self.names[b]) for a, b in zip(*np.nonzero(self.n_common == 0)) if a <= b]
+        empty = [(self.names[a], self.names[b]) for a, b in zip(*np.nonzero((self.n_common == 0) & self.is_observed))
+                 if a <= b]
         if empty:
             warnings.warn(f"{len(empty)} pair(s) have no image both models classify correctly "
                           f"(e.g. {empty[0]}); their SAT is ln(eps_s)", stacklevel=2)
 
     @property
+    def is_observed(self) -> np.ndarray:
+        """(N, N) bool: the pairs evaluated (all of them unless the run was budgeted)."""
+        return np.ones(self.n_common.shape, dtype=bool) if self.observed is None else self.observed
+
+    def _unobserved_nan(self, values: np.ndarray) -> np.ndarray:
+        return values if self.observed is None else np.where(self.observed, values, np.nan)
+
+    @property
     def transfer(self) -> np.ndarray:
-        """Directional success rates err(A -> B) / |X_AB| (NaN where |X_AB| = 0)."""
-        return transfer_rates(self.errors, self.n_common)
+        """Directional success rates err(A -> B) / |X_AB| (NaN where |X_AB| = 0 or the pair was not evaluated)."""
+        return self._unobserved_nan(transfer_rates(self.errors, self.n_common))
 
     @property
     def sat(self) -> np.ndarray:
-        """SAT matrix, natural log (`archsim.sat.formula`)."""
-        return sat_from_counts(self.errors, self.n_common, self.eps_s)
+        """SAT matrix, natural log (`archsim.sat.formula`); NaN at pairs not evaluated."""
+        return self._unobserved_nan(sat_from_counts(self.errors, self.n_common, self.eps_s))
 
     @property
     def censored(self) -> np.ndarray:
         """(N, N) bool: the pairs at the floor, |X_AB| = 0 or 100 x the pooled rate <= eps_s (diagonal False)."""
-        return censored_pairs(self.errors, self.n_common, self.eps_s)
+        return censored_pairs(self.errors, self.n_common, self.eps_s) & self.is_observed
 
     @property
     def sat_measured(self) -> np.ndarray:
@@ -143,7 +160,8 @@ class SATResult:
         lo, hi = np.full((n, n), np.nan), np.full((n, n), np.nan)
         lo[iu], hi[iu] = sat_score(low, self.eps_s), sat_score(high, self.eps_s)
         lo[iu[1], iu[0]], hi[iu[1], iu[0]] = lo[iu], hi[iu]
-        return np.where(self.n_common > 0, lo, np.nan), np.where(self.n_common > 0, hi, np.nan)
+        ok = (self.n_common > 0) & self.is_observed
+        return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
 
     def pairs(self) -> list[dict]:
         """One row per unordered pair (a <= b): counts, SAT with its interval, both directions, censored (1: at

@@ -13,6 +13,8 @@
     store.progress(plan)                            # {(kind, status): count}
     store.units_to_do(plan)                         # [(kind, source, target)] not done
     store.sat_result(plan, eps_s)                   # SATResult derived from the stored outcomes
+    plan.only(pairs)                                # the plan with only some evaluations (a budgeted run)
+    store.done_pairs(plan)                          # [(i, j)] label pairs evaluated both ways
 
 For N models the plan has N attack units (source, dataset, attack) and N^2
 evaluation units (source, target, dataset, attack). An attack unit stores the
@@ -29,7 +31,7 @@ import json
 import sqlite3
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +48,9 @@ DB_NAME = "store.sqlite"
 
 _IN_PLAN = """u.dataset = :dataset AND u.attack = :attack
     AND u.source IN (SELECT value FROM json_each(:models))
-    AND (u.target IS NULL OR u.target IN (SELECT value FROM json_each(:models)))"""
+    AND (u.target IS NULL OR u.target IN (SELECT value FROM json_each(:models)))
+    AND (u.kind != 'evaluation' OR :pairs IS NULL
+         OR (u.source || ',' || u.target) IN (SELECT value FROM json_each(:pairs)))"""
 
 _CLAIMABLE_WHERE = f"""u.status = 'pending' AND {_IN_PLAN}
   AND (u.kind IN ('attack', 'noise') OR (
@@ -86,13 +90,23 @@ class Plan:
     attack: int
     attack_key: str
     attack_config: dict  # see archsim.store.keys.attack_entry
+    evaluations: tuple[tuple[int, int], ...] | None = None  # (source, target) model ids; None: all N^2
 
     def name(self, model_id: int) -> str:
         return self.labels[self.model_ids.index(model_id)]
 
+    def only(self, pairs) -> Plan:
+        """This plan with only the evaluations of `pairs`, (i, j) label indices, both directions of each, and
+        every model's own (its white-box success); attacks and noise controls as they were."""
+        ids = self.model_ids
+        chosen = {(i, i) for i in ids} | {(ids[i], ids[j]) for i, j in pairs} | {(ids[j], ids[i]) for i, j in pairs}
+        return replace(self, evaluations=tuple(sorted(chosen)))
+
     @property
     def params(self) -> dict:
-        return {"dataset": self.dataset, "attack": self.attack, "models": json.dumps(sorted(set(self.model_ids)))}
+        pairs = None if self.evaluations is None else json.dumps([f"{s},{t}" for s, t in self.evaluations])
+        return {"dataset": self.dataset, "attack": self.attack, "models": json.dumps(sorted(set(self.model_ids))),
+                "pairs": pairs}
 
 
 @dataclass(frozen=True)
@@ -311,6 +325,14 @@ class RunStore:
         return self.conn.execute(f"SELECT u.kind, u.source, u.target FROM units u WHERE u.status != 'done' "
                                  f"AND {_IN_PLAN} ORDER BY u.id", plan.params).fetchall()
 
+    def done_pairs(self, plan: Plan) -> list[tuple[int, int]]:
+        """(i, j) label indices, i < j, of `plan`'s pairs whose evaluations are done in both directions."""
+        done = set(self.conn.execute(f"SELECT u.source, u.target FROM units u WHERE u.kind = 'evaluation' "
+                                     f"AND u.status = 'done' AND {_IN_PLAN}", plan.params).fetchall())
+        ids = plan.model_ids
+        return [(i, j) for i in range(len(ids)) for j in range(i + 1, len(ids))
+                if (ids[i], ids[j]) in done and (ids[j], ids[i]) in done]
+
     def sat_result(self, plan: Plan, eps_s: float) -> SATResult:
         """The SATResult of `plan`'s labels, derived from the stored outcomes (all units must be done)."""
         todo = sum(n for (_, status), n in self.progress(plan).items() if status != "done")
@@ -334,8 +356,13 @@ class RunStore:
                                  f"WHERE u.kind = 'noise' AND {_IN_PLAN}", plan.params).fetchall()
         for source, blob in rows:
             noise[index[source]] = np.frombuffer(blob, dtype=np.int8)
+        observed = None
+        if plan.evaluations is not None:
+            done = set(plan.evaluations)
+            ids = plan.model_ids
+            observed = np.array([[(s, t) in done and (t, s) in done for t in ids] for s in ids])
         return SATResult(list(plan.labels), clean, adv, eps_s, image_ids=list(plan.image_ids),
-                         noise_correct=noise if rows else None)
+                         noise_correct=noise if rows else None, observed=observed)
 
     def _clean(self, model: int, dataset: int) -> np.ndarray | None:
         row = self.conn.execute("SELECT correct FROM clean_outcomes WHERE model = ? AND dataset = ?",

@@ -1,0 +1,161 @@
+"""Which pairs a budgeted SAT run evaluates: a seeded design that reaches every model, then active rounds.
+
+A budget is a number of evaluation units out of the N^2 of a full run. The N
+diagonal units (each model on its own adversarial images: its white-box
+success) always run; the rest buys unordered pairs, each 2 evaluations (both
+directions share X_AB and pool into one SAT value):
+
+    pairs_in_budget(n, evaluations) = (evaluations - N) // 2, at most N (N - 1) / 2
+    budget_evaluations(n, spec)     = spec x N^2 for a fraction in (0, 1], spec itself for a count above 1
+
+The pairs come in a fixed order, so that a larger budget chooses a superset of
+a smaller one's pairs and a resumed run chooses what an uninterrupted one did:
+
+1. the design (`design`): MATCHINGS seeded random matchings of the models (a
+   model left over when N is odd joins a random other), the first of which
+   gives every model an observed pair; the smallest budget is that matching;
+2. active rounds of ROUND_PAIRS(N) = ceil(N / 2) pairs (`next_pairs`), each
+   chosen from the completion of the pairs observed so far
+   (`archsim.sat.completion`; its shrinkage chosen by cross-validation in the
+   first round and every REFIT_ROUNDS after): the unobserved pairs with the largest
+
+       score_ij = spread_ij x (1 + near_ij)
+
+   where spread is the disagreement of the cross-validation folds' fits, and
+   near_ij = 1 when the pair's predicted value + 2 spread reaches the
+   NEIGHBOURS-th largest value of row i or row j (the pair could become one of
+   a model's nearest neighbours), else 0. Ties go to the seeded order.
+
+`choose(values_of, n, n_pairs, seed, active)` runs the rounds against any
+source of pair values (a stored run, or a known matrix in a simulation) and
+returns the pairs in the order chosen; with `active=False` the rounds take
+seeded random pairs instead (the baseline). Adding models to a run (`given`:
+the pairs the store has among the others; `candidates`: the pairs with an
+added model) runs the same rounds over the added models' pairs: the design's
+matchings give each added model up to MATCHINGS partners, then active rounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from archsim.errors import ArchsimError
+from archsim.sat.completion import choose_fit, complete_sat
+
+MATCHINGS = 4  # random matchings in the design: every model in about this many observed pairs
+NEIGHBOURS = 3  # a pair that could enter a model's 3 nearest neighbours counts double
+REFIT_ROUNDS = 4  # the completion's shrinkage is chosen again by cross-validation every 4 rounds
+
+
+def round_pairs(n: int) -> int:
+    """Pairs chosen per active round: ceil(N / 2)."""
+    return max(1, math.ceil(n / 2))
+
+
+def budget_evaluations(total: int, spec: float) -> int:
+    """The evaluation units a `--pairs` value buys out of `total` (N^2 for a run, 2Nk + k^2 for k models added
+    to N): a fraction in (0, 1] of `total`, or a count above 1 (capped at `total`). ArchsimError otherwise."""
+    if isinstance(spec, bool) or not isinstance(spec, (int, float)) or math.isnan(spec) or not spec > 0:
+        raise ArchsimError(f"--pairs must be a fraction in (0, 1] of the N^2 evaluations or a whole number of "
+                           f"evaluations above 1; got {spec!r}")
+    if spec <= 1:
+        return math.floor(spec * total + 1e-9)
+    if spec != int(spec):
+        raise ArchsimError(f"--pairs above 1 is a number of evaluations and must be whole; got {spec!r}")
+    return min(int(spec), total)
+
+
+def pairs_in_budget(n: int, evaluations: int, *, added: int = 0) -> int:
+    """Unordered pairs that `evaluations` units buy beside the diagonal ones, for a run of n models (`added` = 0)
+    or for `added` models added to n - added. ArchsimError when that cannot give each model (each added
+    model) an observed pair: ceil(n / 2) pairs (`added` pairs)."""
+    if n < 3:
+        raise ArchsimError(f"--pairs completes a matrix from some of its pairs and needs at least 3 models; got {n}")
+    k = added or n
+    pairs_total = n * (n - 1) // 2 - (n - k) * (n - k - 1) // 2
+    least_pairs = added or math.ceil(n / 2)
+    least = k + 2 * least_pairs
+    if evaluations < least:
+        whole = k * k + 2 * k * (n - k)
+        who = f"each of the {k} models" if not added else f"each of the {k} added model(s)"
+        raise ArchsimError(f"a budget of {evaluations} evaluations is too small to give {who} an observed pair: "
+                           f"it needs at least {least} ({k} white-box + 2 x {least_pairs} pairs), "
+                           f"{least / whole:.1%} of the {whole}")
+    return min((evaluations - k) // 2, pairs_total)
+
+
+def design(n: int, seed: int) -> list[tuple[int, int]]:
+    """MATCHINGS seeded random matchings, in order, without repeated pairs (i < j in each)."""
+    rng = np.random.default_rng([seed, n])
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for _ in range(MATCHINGS):
+        order = rng.permutation(n)
+        pairs = [tuple(sorted((int(order[k]), int(order[k + 1])))) for k in range(0, n - 1, 2)]
+        if n % 2:
+            last = int(order[-1])
+            pairs.append(tuple(sorted((last, int(rng.choice(np.delete(np.arange(n), last)))))))
+        for p in pairs:
+            if p not in seen:
+                seen.add(p)
+                out.append(p)
+    return out
+
+
+def next_pairs(values: np.ndarray, observed: np.ndarray, k: int, *, seed: int, allowed: np.ndarray | None = None,
+               fit: tuple[int, float] | None = None) -> list[tuple[int, int]]:
+    """The k unobserved pairs (among those `allowed` marks at i < j, default all) with the largest score
+    (module docstring), given the observed `values`; `fit` (rank, shrink) as `complete_sat` takes it."""
+    completion = complete_sat(values, observed, fit=fit, seed=seed)
+    fit, spread = completion.values, completion.spread
+    n = len(values)
+    off = ~np.eye(n, dtype=bool)
+    kth = np.sort(np.where(off, fit, -np.inf), axis=1)[:, -min(NEIGHBOURS, n - 1)]
+    reach = fit + 2 * spread
+    near = (reach >= kth[:, None]) | (reach >= kth[None, :])
+    score = spread * (1 + near)
+    iu = np.triu_indices(n, 1)
+    free = np.flatnonzero(~observed[iu] if allowed is None else allowed[iu] & ~observed[iu])
+    tiebreak = np.random.default_rng([seed, int(observed.sum())]).permutation(len(free))
+    order = np.lexsort((tiebreak, -score[iu][free]))
+    return [(int(iu[0][free[i]]), int(iu[1][free[i]])) for i in order[:k]]
+
+
+def choose(values_of: Callable[[list[tuple[int, int]]], np.ndarray], n: int, n_pairs: int, *, seed: int = 0,
+           active: bool = True, given: list[tuple[int, int]] = (), candidates: set | None = None,
+           ) -> list[tuple[int, int]]:
+    """Choose `n_pairs` pairs (i < j) round by round (module docstring) among `candidates` (default: all), with
+    the pairs `given` observed already (free); `values_of(new_pairs)` evaluates the newly chosen pairs (running
+    their units when needed) and returns the (N, N) matrix of the values known so far (anything where
+    unobserved). Returns the pairs chosen, in order."""
+    given = [tuple(sorted(p)) for p in given]
+    taken = set(given)
+    iu = np.triu_indices(n, 1)
+    allowed = {p for p in zip(iu[0].tolist(), iu[1].tolist())} if candidates is None else set(candidates)
+    allowed -= taken
+    n_pairs = min(n_pairs, len(allowed))
+    start = [p for p in design(n, seed) if p in allowed]
+    if not active:
+        rest = sorted(allowed - set(start))
+        start += [rest[i] for i in np.random.default_rng([seed, n, 1]).permutation(len(rest))]
+    chosen = start[:n_pairs]
+    values = values_of(chosen)
+    rounds, fit = 0, None
+    while len(chosen) < n_pairs:
+        observed = np.zeros((n, n), dtype=bool)
+        rows, cols = np.array(given + chosen).T
+        observed[rows, cols] = observed[cols, rows] = True
+        allowed_now = np.zeros((n, n), dtype=bool)
+        for i, j in allowed - set(chosen):
+            allowed_now[i, j] = True
+        if rounds % REFIT_ROUNDS == 0:
+            fit = choose_fit(values, observed, seed=seed)[0]
+        new = next_pairs(values, observed, min(round_pairs(n), n_pairs - len(chosen)), seed=seed,
+                         allowed=allowed_now, fit=fit)
+        chosen += new
+        values = values_of(new)
+        rounds += 1
+    return chosen

@@ -1,0 +1,141 @@
+"""`archsim sat --pairs`: a budgeted run through the run store, completed; it resumes, grows and adds models."""
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file, save_file
+from store_fixtures import finished_runs, runs_per_unit, write_config
+
+from archsim.cli import main
+from archsim.config import load_config
+from archsim.matrices import read_matrix
+from archsim.pipeline import budgeted_sat
+from archsim.zoo.build import build_run
+
+N = 8  # 3 tiny models and 5 perturbed copies (other content, so other models to the store)
+
+
+@pytest.fixture(scope="module")
+def specs(zoo_specs, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("budget_zoo")
+    base = list(zoo_specs.values())
+    out = list(base)
+    for k in range(N - len(base)):
+        state = load_file(base[k % len(base)]["checkpoint"])
+        key = next(key for key, v in state.items() if v.is_floating_point())
+        state[key] = state[key] + 1e-3 * (k + 1)  # each copy its own content
+        save_file(state, str(folder / f"copy{k}.safetensors"))
+        out.append({**base[k % len(base)], "checkpoint": str(folder / f"copy{k}.safetensors"), "label": f"copy{k}"})
+    return out
+
+
+def sat(config, out, capsys, *extra):
+    code = main(["sat", "--config", str(config), "--out", str(out), "--no-progress", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def pairs_csv(out):
+    import csv
+    with open(out / "pairs.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def measured(out):
+    return {(r["a"], r["b"]) for r in pairs_csv(out) if r["a"] != r["b"] and r["predicted"] == "0"}
+
+
+def test_budgeted_run_measures_the_budget_and_completes_the_rest(specs, tmp_path, capsys):
+    config = write_config(tmp_path / "run.yaml", specs)
+    code, out, _ = sat(config, tmp_path / "b", capsys, "--pairs", "48")
+    assert code == 0, out
+    # 48 evaluations: the 8 white-box ones and both directions of 20 of the 28 pairs
+    assert "budget: 48 of 64 evaluations (75%); 20 of 28 pairs measured, 8 completed" in out
+    assert finished_runs(tmp_path / "b") == {"attack": 8, "evaluation": 48, "noise": 8}
+    rows = pairs_csv(tmp_path / "b")
+    assert sum(r["predicted"] == "1" for r in rows) == 8
+    names, values = read_matrix(tmp_path / "b" / "sat.csv")
+    assert np.isfinite(values).all()
+    for r in rows:  # a completed pair has its interval around its value, a measured one the bootstrap's
+        assert float(r["ci_low"]) <= float(r["sat"]) <= float(r["ci_high"])
+    assert (tmp_path / "b" / "sat_heatmap.png").stat().st_size > 0
+    assert (tmp_path / "b" / "budget.csv").read_text().startswith("models,evaluations")
+
+    # the measured pairs hold exactly what a full run measures
+    code, _, _ = sat(config, tmp_path / "full", capsys)
+    full_names, full = read_matrix(tmp_path / "full" / "sat.csv")
+    assert full_names == names
+    index = {n: i for i, n in enumerate(names)}
+    for a, b in measured(tmp_path / "b"):
+        assert values[index[a], index[b]] == pytest.approx(full[index[a], index[b]], abs=1e-6)
+
+
+def test_raising_the_budget_reuses_every_unit(specs, tmp_path, capsys):
+    config = write_config(tmp_path / "run.yaml", specs)
+    run = tmp_path / "run"
+    assert sat(config, run, capsys, "--pairs", "30")[0] == 0
+    small = measured(run)
+    code, out, _ = sat(config, run, capsys, "--pairs", "0.75")
+    assert code == 0
+    assert "ran 0 attack and 18 evaluation units; 46 reused" in out  # 30 evaluations + 8 attacks + 8 noise reused
+    assert small < measured(run)
+    assert all(r.count("done") == 1 and len(r) == 1 for r in runs_per_unit(run).values())  # nothing ran twice
+
+
+def test_a_killed_budgeted_run_resumes_like_an_uninterrupted_one(specs, tmp_path, capsys, monkeypatch):
+    config = write_config(tmp_path / "run.yaml", specs)
+    assert sat(config, tmp_path / "whole", capsys, "--pairs", "48")[0] == 0
+
+    real, calls = budgeted_sat.run_plan, []
+
+    def killed_in_round_two(store, plan, executor, **kw):
+        calls.append(1)
+        if len(calls) == 2:  # the first active round: killed after its first unit
+            claim_one = type(executor).submit
+
+            def submit_then_die(self, job):
+                monkeypatch.setattr(type(executor), "submit", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+                return claim_one(self, job)
+            monkeypatch.setattr(type(executor), "submit", submit_then_die)
+        return real(store, plan, executor, **kw)
+
+    monkeypatch.setattr(budgeted_sat, "run_plan", killed_in_round_two)
+    assert main(["sat", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress", "--pairs",
+                 "48"]) == 130  # interrupted, what was finished kept
+    monkeypatch.undo()
+    before = sum(finished_runs(tmp_path / "run").values())
+    assert 8 + 8 < before < 64  # the attacks, the design's evaluations and part of a round were done
+    assert sat(config, tmp_path / "run", capsys, "--pairs", "48")[0] == 0
+    assert measured(tmp_path / "run") == measured(tmp_path / "whole")
+    assert (tmp_path / "run" / "sat.csv").read_text() == (tmp_path / "whole" / "sat.csv").read_text()
+    assert all(r.count("done") == 1 for r in runs_per_unit(tmp_path / "run").values())
+
+
+def test_adding_models_under_a_budget(specs, tmp_path, capsys):
+    """Two models added to a full run of six: the budget is half of their 2 x 6 x 2 + 2^2 = 28 evaluations, the
+    2 white-box ones and 6 pairs, all of them with an added model; the six's 36 evaluations are reused."""
+    run = tmp_path / "run"
+    assert sat(write_config(tmp_path / "six.yaml", specs[:6]), run, capsys)[0] == 0
+    cfg = load_config(write_config(tmp_path / "eight.yaml", specs))
+    added = [s["label"] for s in specs[6:]]
+    done, report = budgeted_sat.budgeted_sat_in_store(run, cfg, build_run(cfg, progress=False), 0.5, added=added,
+                                                      progress=False)
+    assert report.ran == {"attack": 2, "evaluation": 14, "noise": 2} and report.reused == 36 + 6 + 6
+    new_pairs = {(a, b) for a in range(8) for b in range(a + 1, 8) if b >= 6 and done.result.is_observed[a, b]}
+    assert len(new_pairs) == 6 and {6, 7} <= {i for p in new_pairs for i in p}
+    assert done.pairs_completed == 28 - 15 - 6  # the six's 15 pairs measured before, 6 chosen, the rest completed
+
+
+@pytest.mark.parametrize("budget, message", [
+    ("0", "--pairs must be a fraction in (0, 1]"), ("-1", "--pairs must be a fraction"),
+    ("2.5", "must be whole"), ("15", "too small to give each of the 8 models an observed pair: it needs at least 16")])
+def test_bad_budgets_stop_before_any_work(specs, tmp_path, capsys, budget, message):
+    code, out, err = sat(write_config(tmp_path / "run.yaml", specs), tmp_path / "run", capsys, "--pairs", budget)
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "store.sqlite").exists()
+
+
+def test_dry_run_reports_the_budget(specs, tmp_path, capsys):
+    code, out, _ = sat(write_config(tmp_path / "run.yaml", specs), tmp_path / "run", capsys, "--dry-run",
+                       "--pairs", "0.5")
+    assert code == 0
+    assert "pair budget: 32 of the 64 evaluations (50%)" in out and "32 evaluation" in out
