@@ -34,8 +34,8 @@ def test_coverage_under_adaptive_stopping_is_within_two_points_of_95(p_ab, p_ba,
 
 def test_the_coverage_check_can_fail():
     """Outside the range the rule is documented for -- rounds of one image and a target of 2, so that it stops on a
-    handful of transfers at a pooled rate of 0.05 -- the same simulation measures the undercoverage."""
-    c = simulate_coverage(0.05, 0.05, 0.0, target_width=2.0, round_images=1, max_images=3000, runs=2000, seed=1)
+    handful of transfers at a pooled rate of 0.05 -- the same simulation measures the undercoverage (90.9%)."""
+    c = simulate_coverage(0.05, 0.05, 0.0, target_width=2.0, round_images=1, max_images=3000, runs=1000, seed=1)
     assert c.coverage < 0.93, c
 
 
