@@ -35,7 +35,7 @@ assumed: `simulate_coverage` draws images from a pair with directional rates
 (p_ab, p_ba) whose directions correlate with rho, runs the rule and counts how
 often the reported interval holds the true SAT. Over pooled rates 0.02 to 0.9,
 rho 0 and 0.5, targets 0.3 to 1.5 and rounds of 25 to 100 images, 2,000 runs
-each, the coverage lay in [94.1%, 96.7%] (docs/adaptive-images.md has the
+each, the coverage lay in [93.8%, 96.7%] (docs/adaptive-images.md has the
 table, part of it from a pass with 1,000 bootstrap resamples per look;
 benchmarks/adaptive_images.py prints it). With rounds of 10 images it fell to
 93.5% at a pooled rate of 0.02, and with rounds of 1 image and a target of 2 to
