@@ -30,12 +30,12 @@ import tempfile
 import numpy as np
 
 from archsim.cli.args import add_run_arguments, run_config
+from archsim.config import read_config_file
 from archsim.errors import ArchsimError
 from archsim.pipeline.sat_in_store import sat_in_store
 from archsim.sat.adaptive import DEFAULT_ROUND_IMAGES, AdaptiveOutcome, adaptive_pair, check_adaptive
 from archsim.sat.pair import pair_summary
 from archsim.sat.result import SATResult
-from archsim.config import read_config_file
 from archsim.store import RunReport
 from archsim.zoo.assemble import assemble
 from archsim.zoo.build import Run, build_run
