@@ -9,7 +9,8 @@ native input size (timm's pretrained config) counted by torch.utils.flop_counter
 (`timm.list_models(pretrained=True)`, one entry per architecture) the mean f of `--timm-sample` architectures
 drawn at random (seed 0) stands for the rest. The run costs come from `archsim.sat.cost` (attacks n (1 + 2 steps)
 f_s, evaluations n f_t, noise n f_s), the times at the sustained rate `--rate` FLOP/s per GPU, an assumption
-that the caller states (no GPU was measured here), divided over k GPUs (the units are independent once the
+that the caller states (no GPU was measured here), divided over k GPUs; the budgeted rows run every attack and
+`--budget` of the N^2 evaluations (`archsim sat --pairs`) at the pool's mean forward cost (the units are independent once the
 attacks are done: Ray spreads them; k is capped by nothing in the formula, so read large k as an ideal).
 """
 
@@ -27,7 +28,8 @@ import yaml
 from timm.models import split_model_name_tag
 from torch.utils.flop_counter import FlopCounterMode
 
-from archsim.sat.cost import added_model_cost, format_seconds, run_cost
+from archsim.sat.cost import added_model_cost, budgeted_run_cost, format_seconds, run_cost
+from archsim.sat.pair_choice import budget_evaluations, pairs_in_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +55,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--rate", type=float, default=100e12, help="sustained FLOP/s of one GPU (an assumption)")
     p.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 64])
+    p.add_argument("--budget", type=float, default=0.4, help="the --pairs budget of the budgeted rows (default 0.4)")
     args = p.parse_args()
     start = time.perf_counter()
     pool = yaml.safe_load(Path(args.config).read_text())["models"]
@@ -72,11 +75,21 @@ def main() -> None:
           f"{max(sampled) / 1e9:.0f} GFLOP, mean {mean / 1e9:.1f}, median {statistics.median(sampled) / 1e9:.2f} "
           f"(the run cost takes the mean; counted in {time.perf_counter() - start:.0f} s)")
     print(f"n = {args.images} images, PGD {args.steps} steps, rate {args.rate / 1e12:g} TFLOP/s per GPU (assumed)")
+    def budgeted(f):  # the --pairs budget's evaluations (archsim.sat.pair_choice)
+        n = len(f)
+        evaluations = n + 2 * pairs_in_budget(n, budget_evaluations(n * n, args.budget))
+        return budgeted_run_cost(f, args.images, args.steps, evaluations)
+
+    zoo = [mean] * len(archs)
     rows = [(f"{len(pool)}-model pool", run_cost(flops, args.images, args.steps)),
+            (f"  --pairs {args.budget:g}", budgeted(flops)),
             (f"+1 model (mean f) to the {len(pool)}",
              added_model_cost(statistics.fmean(flops), flops, args.images, args.steps)),
-            (f"timm zoo, {len(archs)} models", run_cost([mean] * len(archs), args.images, args.steps)),
-            (f"+1 model to the {len(archs)}", added_model_cost(mean, [mean] * len(archs), args.images, args.steps))]
+            ("300 timm models (mean f)", run_cost([mean] * 300, args.images, args.steps)),
+            (f"  --pairs {args.budget:g}", budgeted([mean] * 300)),
+            (f"timm zoo, {len(archs)} models", run_cost(zoo, args.images, args.steps)),
+            (f"  --pairs {args.budget:g}", budgeted(zoo)),
+            (f"+1 model to the {len(archs)}", added_model_cost(mean, zoo, args.images, args.steps))]
     print(f"{'run':34} {'units':>9} {'PFLOP':>9} {'attack':>7} {'eval':>6} "
           + " ".join(f"{f'{k} GPU':>10}" for k in args.gpus))
     for what, c in rows:

@@ -77,7 +77,8 @@ def test_cost_and_never_attacks_misclassified(tiny_zoo, digits_split, monkeypatc
     assert sorted(attacked) == sorted(tiny_zoo)  # N attack runs, one per source
     for s, name in enumerate(r.names):
         # covering exactly the images the source classifies correctly
-        assert sum(attacked[name]) == r.clean_correct[s].sum() < n
+        assert sum(attacked[name]) == r.clean_correct[s].sum()
+    assert (r.clean_correct.sum(1) < n).any()  # some model misclassifies images, so skipping them is tested
     for t, name in enumerate(r.names):
         # forward-only evaluations: the clean pass, per source the images in X_st, and the noise control
         assert evaluated[name] == n + sum(r.n_common[s, t] for s in range(len(r.names))) + r.clean_correct[t].sum()
