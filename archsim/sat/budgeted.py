@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from archsim.files import all_or_nothing, write_rows
-from archsim.matrices import write_matrix
 from archsim.sat.completion import Completion, complete_sat
 from archsim.sat.result import SATResult
 
@@ -58,11 +57,6 @@ class CompletedSAT:
         """Evaluation units behind the result: both directions of each observed pair and the diagonal."""
         return int(self.result.is_observed.sum())
 
-    def intervals(self) -> tuple[np.ndarray, np.ndarray]:
-        low, high = self.result.sat_intervals()
-        c_low, c_high = self.completion.intervals()
-        return np.where(self.predicted, c_low, low), np.where(self.predicted, c_high, high)
-
     def summary(self) -> str:
         """One line: the budget spent and how the rest was completed."""
         n, c = len(self.names), self.completion
@@ -81,13 +75,17 @@ class CompletedSAT:
         return int(np.triu(self.predicted, 1).sum())
 
     def pairs(self) -> list[dict]:
-        """pairs.csv's rows (`SATResult.pairs`), the completed ones with their predicted value and interval."""
+        """pairs.csv's rows (`SATResult.pairs`: the measured ones with their bootstrap interval), the completed
+        ones with their predicted value and the completion's interval."""
         rows = self.result.pairs()
-        values, (low, high) = self.values, self.intervals()
+        values, (low, high) = self.completion.values, self.completion.intervals()
         index = {name: i for i, name in enumerate(self.names)}
         for row in rows:
             a, b = index[row["a"]], index[row["b"]]
-            row.update(sat=values[a, b], ci_low=low[a, b], ci_high=high[a, b], predicted=int(self.predicted[a, b]))
+            predicted = bool(self.predicted[a, b])
+            if predicted:
+                row.update(sat=values[a, b], ci_low=low[a, b], ci_high=high[a, b])
+            row["predicted"] = int(predicted)
         return rows
 
     def write(self, out_dir) -> dict[str, Path]:
@@ -95,10 +93,7 @@ class CompletedSAT:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         with all_or_nothing():
-            paths = self.result._write(out)
-            paths["sat"] = write_matrix(out / "sat.csv", self.names, self.values)
-            rows = self.pairs()
-            paths["pairs"] = write_rows(out / "pairs.csv", list(rows[0]), [r.values() for r in rows])
+            paths = self.result._write(out, sat=self.values, pairs=self.pairs())
             c, n = self.completion, len(self.names)
             paths["budget"] = write_rows(
                 out / "budget.csv", ["models", "evaluations", "of", "pairs_measured", "pairs_completed", "rank_cap",

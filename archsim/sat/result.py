@@ -187,10 +187,11 @@ class SATResult:
         with all_or_nothing():
             return self._write(out)
 
-    def _write(self, out: Path) -> dict[str, Path]:
-        paths = {"sat": self.to_csv(out / "sat.csv"),
+    def _write(self, out: Path, *, sat: np.ndarray | None = None, pairs: list[dict] | None = None) -> dict[str, Path]:
+        """The files of `write`; `sat` and `pairs` (a budgeted run's completed ones) replace this result's own."""
+        paths = {"sat": write_matrix(out / "sat.csv", self.names, self.sat if sat is None else sat),
                  "transfer": write_matrix(out / "transfer.csv", self.names, self.transfer)}
-        pairs = self.pairs()
+        pairs = self.pairs() if pairs is None else pairs
         paths["pairs"] = write_rows(out / "pairs.csv", list(pairs[0]), [p.values() for p in pairs])
         noise = self.noise_error if self.noise_error is not None else [None] * len(self.names)
         paths["clean_accuracy"] = write_rows(
