@@ -192,9 +192,9 @@ def _layer_order(card: Scorecard, out: Path, cfg, run_, names: list[str], arch: 
                    [[m, layer, k, float(v)] for m, (layers, curve) in curves.items()
                     for k, (layer, v) in enumerate(zip(layers, curve))])
         write_sidecar(path, key, notes=notes)
-        curves = {m: curve for m, (_, curve) in curves.items()}
     else:
-        curves, notes = _read_curves(path), saved.get("notes", [])
+        notes = saved.get("notes", [])
+    curves = _read_curves(path)  # the written values, so that a rerun that reads them back scores the same
     card.notes += [f"layer order: {n}" for n in notes]
     card.add("cka", "layer order", layer_order(curves, arch, seed=cfg.seed))
     card.notes.append("layer order: the minibatch CKA of `archsim layers` (unbiased HSIC) of each trained "

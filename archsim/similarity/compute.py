@@ -67,17 +67,16 @@ def current_measure(out, name: str, options: dict, cfg, run_, key: dict | None =
 
 def cached_measure(out, name: str, options: dict, cfg, run_, progress: bool, *, folder=None):
     """((names, values), notes, "reused") from FOLDER/<name>.csv (FOLDER: `out` by default) when current; else
-    computed, written there, "computed"."""
+    computed, written there and read back, "computed"."""
     key = measure_key(name, options, cfg, run_)  # hashes every model's weights: once
     found = current_measure(out, name, options, cfg, run_, key, folder=folder)
     if found is not None:
         return (*found, "reused")
     result = compute_measure(name, options, cfg, run_, out, progress)
-    folder = Path(folder or out)
-    write_measure(folder, name, result)
-    notes = result.labelled_notes(name)
-    write_sidecar(folder / f"{name}.csv", key, notes=notes)
-    return (result.names, result.values), notes, "computed"
+    write_measure(Path(folder or out), name, result)
+    write_sidecar(Path(folder or out) / f"{name}.csv", key, notes=result.labelled_notes(name))
+    # the values as written (6 significant digits), so that a rerun that reads them back gives the same answers
+    return (*current_measure(out, name, options, cfg, run_, key, folder=folder), "computed")
 
 
 def similarity_matrices(out, cfg, run_, names: list[str], options: dict, *, progress: bool = True, folder=None):
