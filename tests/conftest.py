@@ -1,6 +1,7 @@
 """Shared fixtures: a few tiny timm models trained in seconds on scikit-learn's digits, and a finished `archsim sat`
 run of the bad-input tests' tiny zoo (`good`, with `prev` a copy of its folder to leave alone)."""
 
+import os
 import shutil
 
 import pytest
@@ -13,6 +14,10 @@ from archsim.zoo.data import describe, select_indices
 from archsim.zoo.models import create_model
 from archsim.zoo.training import train_classifier
 from archsim.zoo.wrapper import PixelModel
+
+# Work runs in this process: a pool's spawned processes take seconds to start, longer than a tiny zoo's training.
+# tests/test_workers.py runs the pools.
+os.environ["ARCHSIM_WORKERS"] = "1"
 
 TINY_MODELS = {
     # label: (timm name, kwargs, epochs)

@@ -344,7 +344,7 @@ def test_a_checked_cache_loads_and_a_damaged_one_is_refused(tmp_path):
 
 
 def test_a_renamed_label_loads_its_weights(good, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("archsim.zoo.build.train_classifier", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr("archsim.zoo.train_pool.train_classifier", lambda *a, **k: pytest.fail("trained again"))
     renamed = {**good["cfg"], "models": [{**m, "label": m["label"] + "_renamed"} for m in good["cfg"]["models"]]}
     before = weights_files(good["cache"])
     rc, out, err = run_cli(capsys, "sat", "--config", write_config(tmp_path / "c.yaml", renamed),

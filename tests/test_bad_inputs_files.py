@@ -64,7 +64,7 @@ def _hung(signum, frame):
 
 @pytest.mark.parametrize("case", sorted(LINK_CASES))
 def test_a_folder_walk_that_would_repeat_images_is_one_line(case, prev, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("archsim.zoo.build.train_classifier", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("archsim.zoo.train_pool.train_classifier", lambda *a, **k: pytest.fail("trained"))
     make, words = LINK_CASES[case]
     root = make_folder(tmp_path / "images")
     make(root)

@@ -76,6 +76,7 @@ def test_few_labels_the_students_see_and_the_baselines_equal_step_budget(tmp_pat
     import yaml
 
     import archsim.zoo.students as students
+    import archsim.zoo.train_pool as train_pool
     from archsim.config import load_config
     from archsim.zoo.build import build_run
     from tests.test_demo import CONFIG, NAMES
@@ -93,7 +94,7 @@ def test_few_labels_the_students_see_and_the_baselines_equal_step_budget(tmp_pat
     assert np.bincount(data.labels[data.labelled].numpy(), minlength=10).tolist() == [3] * 10
     assert "with the labels of 30 of them (3 per class)" in data.description
     calls = []
-    monkeypatch.setattr(students, "train_classifier",
+    monkeypatch.setattr(train_pool, "train_classifier",
                         lambda model, x, y, *, epochs, batch_size, **kw: calls.append((len(x), (y >= 0).sum().item(),
                                                                                       epochs, batch_size, "teacher" in kw)))
     students.train_students(cfg, run_, "resnet_a", NAMES[1:2], cfg.distill, progress=False)

@@ -187,7 +187,7 @@ def test_a_full_disk_under_the_weights_cache_is_one_line(good, tmp_path, capsys,
 
 
 def test_a_read_only_weights_cache_stops_before_training(good, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("archsim.zoo.build.train_classifier", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("archsim.zoo.train_pool.train_classifier", lambda *a, **k: pytest.fail("trained"))
     cache = tmp_path / "cache"
     (cache / "weights").mkdir(parents=True)
     config = write_config(tmp_path / "c.yaml", {**good["cfg"], "cache_dir": str(cache)})

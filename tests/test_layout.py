@@ -13,7 +13,8 @@ PACKAGES = ("archsim", "attacks", "analysis")
 # A room is a list of module prefixes (a prefix also covers its submodules).
 ROOMS = [
     ("foundation", ["archsim.errors", "archsim.files", "archsim.options", "archsim.matrices", "archsim.terminal_table",
-                    "archsim.yaml_loader", "archsim.data_spec", "archsim.sanity", "archsim.configs"]),
+                    "archsim.yaml_loader", "archsim.data_spec", "archsim.sanity", "archsim.configs",
+                    "archsim.workers"]),
     ("attacks", ["attacks"]),
     ("sat primitives", ["archsim.sat"]),
     ("config", ["archsim.settings", "archsim.config"]),

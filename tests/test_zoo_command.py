@@ -20,7 +20,7 @@ CONFIG = {"seed": 0, "device": "cpu", "batch_size": 64, "data": DATA,
 
 def test_validation_images_are_outside_the_test_images_and_training(monkeypatch):
     seen = {}
-    monkeypatch.setattr("archsim.zoo.build.train_classifier",
+    monkeypatch.setattr("archsim.zoo.train_pool.train_classifier",
                         lambda model, images, labels, **kw: seen.setdefault("n", len(images)))
     run = build_run(parse_config(CONFIG), progress=False)
     test_ids, val_ids = set(run.images.ids), set(run.validation.ids)

@@ -2,7 +2,8 @@
 
     sat_in_store(out_dir, cfg, run_, progress, make_executor) -> (SATResult, RunReport)
     plan_run(store, cfg, run_) -> Plan   (registers the config's models, images and attack)
-    local_executor(cfg)                  the default make_executor: a LocalExecutor on the config's device
+    local_executor(cfg)                  the default make_executor: on the CPU of a machine with several cores a
+                                         ProcessExecutor, one process per core; else a LocalExecutor
 
 The store (`archsim.store`) keeps every unit by content, so a rerun computes
 only what is missing and a killed run resumes where it stopped.
@@ -13,7 +14,18 @@ from __future__ import annotations
 import attacks
 from archsim.config import RunConfig
 from archsim.sat.result import SATResult
-from archsim.store import LocalExecutor, Plan, RunReport, RunStore, attack_entry, dataset_entry, model_entry, run_plan
+from archsim.store import (
+    LocalExecutor,
+    Plan,
+    ProcessExecutor,
+    RunReport,
+    RunStore,
+    attack_entry,
+    dataset_entry,
+    model_entry,
+    run_plan,
+)
+from archsim.workers import cpu_workers
 from archsim.zoo.build import Run
 
 
@@ -40,8 +52,12 @@ def sat_in_store(out_dir, cfg: RunConfig, run_: Run, *, progress: bool = True,
 
 
 def local_executor(cfg: RunConfig):
-    """make_executor(models, images, labels) for a LocalExecutor on the config's device."""
+    """make_executor(models, images, labels): units side by side in `cpu_workers` processes on the CPU (when that
+    is more than one), else a LocalExecutor on the config's device."""
     def make(models, images, labels):
+        workers = cpu_workers(len(models), cfg.torch_device())
+        if workers > 1:
+            return ProcessExecutor(models, images, labels, workers, channels_last=cfg.channels_last)
         return LocalExecutor(models, images, labels, str(cfg.torch_device()), channels_last=cfg.channels_last)
     return make
 

@@ -1,4 +1,4 @@
-"""Where jobs run: in this process, or as Ray tasks.
+"""Where jobs run: in this process, in local processes, or as Ray tasks.
 
 An executor gets the models (by store model id), images and labels once, then
 
@@ -10,6 +10,9 @@ An executor gets the models (by store model id), images and labels once, then
 `LocalExecutor` runs each job in this process when it is submitted, on the
 run's device; its `Placement` keeps the models on the device while they all
 fit, else only the current attacker and target, the rest in host memory.
+`ProcessExecutor` runs the jobs in `workers` local processes on the CPU (`archsim.workers.process_pool`: one
+process per core, each holding the models and images once), reading and writing adversarial sets under the run
+directory as a Ray task does; `sat_in_store` uses it on the CPU when the machine has more than one core.
 `RayExecutor` runs each job as a Ray task with `cpus_per_task` CPUs and `gpus_per_task` GPUs (on CUDA when that is above 0, else on the CPU);
 models and images go to the workers once through Ray's object store (a unit's
 `ran_on` names the Ray node it ran on), and
@@ -22,11 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import wait as wait_for
 
 import torch
 
 from archsim.errors import ArchsimError
 from archsim.store.jobs import run_job
+from archsim.workers import process_pool
 
 
 class LocalExecutor:
@@ -55,6 +61,42 @@ class LocalExecutor:
 
     def close(self) -> None:
         self._done.clear()
+
+
+class ProcessExecutor:
+    def __init__(self, models: dict, images: torch.Tensor, labels: torch.Tensor, workers: int, *,
+                 channels_last: bool = False):
+        self.capacity, self.device = workers, "cpu"
+        self._pool = process_pool(workers, _hold, ({i: m.to("cpu") for i, m in models.items()}, images, labels,
+                                                   channels_last))
+
+    def submit(self, job):
+        return self._pool.submit(_run_held, job)
+
+    def wait(self, handles: list) -> tuple:
+        done, _ = wait_for(handles, return_when=FIRST_COMPLETED)
+        handle = next(h for h in handles if h in done)
+        try:
+            return handle, handle.result(), None
+        except Exception as e:  # the job's own exception, or BrokenProcessPool when a worker died
+            return handle, None, e
+
+    def close(self) -> None:
+        """Cancel the jobs not yet started and stop the processes."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+_held: tuple = ()  # in a ProcessExecutor's process: the models, images, labels and layout every job uses
+
+
+def _hold(models, images, labels, channels_last) -> None:
+    global _held
+    _held = models, images, labels, channels_last
+
+
+def _run_held(job):
+    models, images, labels, channels_last = _held
+    return run_job(job, models[job.model], images, labels, "cpu", channels_last)
 
 
 class Placement:

@@ -8,7 +8,8 @@ Training uses only the images outside both, and trained weights are cached as sa
 under `cache_dir/weights`, named by a hash of everything that determines them (model
 spec without its label, training settings, data spec and the training image ids), so a
 rerun loads instead of training, a renamed label finds its weights, and a damaged
-file is trained again (`archsim.zoo.weights_cache`). A cache folder archsim cannot write stops
+file is trained again (`archsim.zoo.weights_cache`). The models to train are trained side by side on the CPU,
+one process per core (`archsim.zoo.train_pool`). A cache folder archsim cannot write stops
 the run, with one line, before the first model is trained; a disk that fills while the weights
 are written is an OSError naming the file.
 
@@ -24,12 +25,10 @@ counts it as still to train).
 from __future__ import annotations
 
 import hashlib
-import time
 import warnings
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from archsim.config import ModelSpec, RunConfig
 from archsim.errors import ArchsimError, one_line
@@ -37,8 +36,8 @@ from archsim.files import check_writable
 from archsim.settings import TrainSettings
 from archsim.zoo.data import Catalog, ImageSet, describe, select_indices
 from archsim.zoo.models import create_model
-from archsim.zoo.training import train_classifier
-from archsim.zoo.weights_cache import cache_path, load_cached, save_cached
+from archsim.zoo.train_pool import TrainJob, train_and_cache
+from archsim.zoo.weights_cache import cache_path, load_cached
 from archsim.zoo.wrapper import PixelModel
 
 
@@ -87,16 +86,20 @@ def build_run(cfg: RunConfig, *, progress: bool = True, train: bool = True, plac
     n_classes = int(max(images.labels.max(), -1 if train_set is None else train_set.labels.max())) + 1
     for label, model in models.items():
         check_model(label, model, images.images[:2], n_classes)
-    seconds, untrained = {}, []
-    for spec in tqdm(cfg.models, desc="zoo", unit="model", disable=not (progress and to_train and train)):
-        if spec.label in to_train:
-            start = time.perf_counter()
-            if not train:
-                if not _load_cached(models[spec.label], spec, cfg, train_set):
-                    untrained.append(spec.label)
-            elif _train_or_load(models[spec.label], spec, cfg, train_set, device, progress):
-                seconds[spec.label] = time.perf_counter() - start
-        models[spec.label].to(device if place else "cpu")
+    jobs, untrained = {}, []
+    for spec in cfg.models:
+        if spec.label in to_train and not _load_cached(models[spec.label], spec, cfg, train_set):
+            if train:
+                jobs[spec.label] = _train_job(models[spec.label], spec, cfg, train_set)
+            else:
+                untrained.append(spec.label)
+    seconds = {}
+    if jobs:  # trained side by side on the CPU (archsim.zoo.train_pool)
+        _check_cache(cfg)
+        seconds = dict(zip(jobs, train_and_cache(list(jobs.values()), train_set.images, train_set.labels,
+                                                 device=device, progress=progress)))
+    for model in models.values():
+        model.to(device if place else "cpu")
     return Run(models, images, validation, seconds, train_set, untrained=untrained)
 
 
@@ -151,24 +154,22 @@ def _training_images(catalog: Catalog, held_out_idx: list[int], settings: TrainS
     return catalog.load(pool)
 
 
-def _train_or_load(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet,
-                   device: torch.device, progress: bool) -> bool:
-    """Load the cached weights (False) or train and cache them (True)."""
-    key = weights_key(spec, cfg, train_set)
-    path = cache_path(cfg.cache_dir, "weights", key)
-    if load_cached(model.model, path, key, f"model {spec.label!r}"):
-        return False
+def _check_cache(cfg: RunConfig) -> None:
+    """A weights cache archsim cannot write stops the run before any training, not after."""
+    folder = cache_path(cfg.cache_dir, "weights", {}).parent
     try:
-        check_writable(path.parent)  # a cache it cannot write stops the run before the training, not after
+        check_writable(folder)
     except OSError as e:
-        raise ArchsimError(f"weights cache {path.parent}: cannot write there ({e.strerror or e}); set cache_dir "
+        raise ArchsimError(f"weights cache {folder}: cannot write there ({e.strerror or e}); set cache_dir "
                            "(or $ARCHSIM_CACHE) to a folder archsim can write") from None
-    s = spec.training
-    train_classifier(model, train_set.images, train_set.labels, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
-                     weight_decay=s.weight_decay, shift=s.shift, noise=s.noise, seed=spec.seed, device=device,
-                     desc=f"train {spec.label}", progress=progress)
-    save_cached(model.model.to("cpu"), path, key)
-    return True
+
+
+def _train_job(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> TrainJob:
+    """Train `model` with its spec's settings on every training image, cached under its `weights_key`."""
+    key, s = weights_key(spec, cfg, train_set), spec.training
+    return TrainJob(model, {"epochs": s.epochs, "lr": s.lr, "batch_size": s.batch_size,
+                            "weight_decay": s.weight_decay, "shift": s.shift, "noise": s.noise, "seed": spec.seed},
+                    cache_path(cfg.cache_dir, "weights", key), key, f"model {spec.label!r}")
 
 
 def weights_key(spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> dict:

@@ -21,7 +21,8 @@ Trained students are cached as safetensors under cache_dir/distill/, named by a
 hash of everything that determines them (the student's spec without its label,
 seed, training settings, the teacher's weights hash, temperature and alpha, the
 data and the training image ids), so a rerun only evaluates; a damaged cached
-file is trained again (`archsim.zoo.weights_cache`).
+file is trained again (`archsim.zoo.weights_cache`). The students to train are trained side by side on the
+CPU, one process per core (`archsim.zoo.train_pool`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import time
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from archsim.errors import ArchsimError
 from archsim.sat import units
@@ -42,8 +41,8 @@ from archsim.zoo.build import wrap
 from archsim.zoo.data import select_indices
 from archsim.zoo.models import weights_hash
 from archsim.zoo.shift import application_images
-from archsim.zoo.training import train_classifier
-from archsim.zoo.weights_cache import cache_path, load_cached, save_cached
+from archsim.zoo.train_pool import TrainJob, train_and_cache
+from archsim.zoo.weights_cache import cache_path, load_cached
 
 
 @dataclass
@@ -116,32 +115,35 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
     device = cfg.torch_device()
     jobs = [(teacher, seed) for seed in range(settings.seeds) for teacher in [None, *teachers]]
     validation, test = application_images(cfg, run_)
-    runs = []
-    for teacher, seed in tqdm(jobs, desc=f"distill into {student}", unit="student", disable=not progress):
+    models, to_train = [], []
+    for teacher, seed in jobs:
         model = wrap(dataclasses.replace(spec, seed=seed), tuple(run_.images.images.shape[1:]))
         key = _cache_key(cfg, spec, seed, train, teacher, settings, run_)
-        path = cache_path(cfg.cache_dir, "distill", key)
-        seconds = None
-        if not load_cached(model.model, path, key,
-                           f"student {student!r} distilled from {teacher or 'labels only'} (seed {seed})"):
-            start = time.perf_counter()
+        path, what = cache_path(cfg.cache_dir, "distill", key), _name(student, teacher, seed)
+        if not load_cached(model.model, path, key, what):
+            common = {"lr": train.lr, "batch_size": train.batch_size, "weight_decay": train.weight_decay,
+                      "shift": train.shift, "noise": train.noise, "seed": seed}
             if teacher is None:
-                rows = data.labelled
-                x, y, epochs, kd = data.images[rows], data.labels[rows], baseline_epochs, {}
+                to_train.append(TrainJob(model, {**common, "epochs": baseline_epochs}, path, key, what,
+                                         rows=data.labelled))
             else:
-                x, y, epochs = data.images, data.labels, train.epochs
-                kd = {"teacher": run_.models[teacher], "temperature": settings.temperature, "alpha": settings.alpha}
-            train_classifier(model, x, y, epochs=epochs, lr=train.lr, batch_size=train.batch_size,
-                             weight_decay=train.weight_decay, shift=train.shift, noise=train.noise, seed=seed,
-                             device=device, progress=progress,
-                             desc=f"{student} <- {teacher or 'labels only'} (seed {seed})", **kd)
-            seconds = time.perf_counter() - start
-            save_cached(model.model.to("cpu"), path, key)
+                to_train.append(TrainJob(model, {**common, "epochs": train.epochs}, path, key, what,
+                                         extra={"teacher": run_.models[teacher], "temperature": settings.temperature,
+                                                "alpha": settings.alpha}))
+        models.append(model)
+    seconds = dict(zip((id(j.model) for j in to_train),
+                       train_and_cache(to_train, data.images, data.labels, device=device, progress=progress)))
+    runs = []
+    for (teacher, seed), model in zip(jobs, models):
         model.to(device)
-        name = f"student {student} <- {teacher or 'labels only'} (seed {seed})"
+        name = _name(student, teacher, seed)
         runs.append(StudentRun(teacher, seed, None if validation is None else _accuracy(model, validation, cfg, name),
-                               _accuracy(model, test, cfg, name), seconds))
+                               _accuracy(model, test, cfg, name), seconds.get(id(model))))
     return runs
+
+
+def _name(student: str, teacher: str | None, seed: int) -> str:
+    return f"student {student} <- {teacher or 'labels only'} (seed {seed})"
 
 
 def _accuracy(model, images, cfg, name: str) -> float:
