@@ -12,7 +12,8 @@ With one worker (`archsim.workers.cpu_workers`: a GPU, one job, one core) the jo
 other, each model trained in place. Otherwise they run in a pool of processes that hold the images once; each
 job's model (and teacher) is pickled to its process, trained there and saved to the cache, and then loaded back
 into the caller's model, so either way every job's model ends trained. A job's result does not depend on the
-order the jobs run in: each draws from its own seeded generators (`train_classifier`).
+order the jobs run in (the pool starts those with the most optimizer steps first): each draws from its own seeded
+generators (`train_classifier`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def train_and_cache(jobs: list[TrainJob], images: torch.Tensor, labels: torch.Te
     seconds = [0.0] * len(jobs)
     with process_pool(workers, _hold, (images, labels)) as pool, \
             tqdm(total=len(jobs), desc=f"train in {workers} processes", unit="model", disable=not progress) as bar:
-        futures = {pool.submit(_train_held, job, str(device)): k for k, job in enumerate(jobs)}
+        longest_first = sorted(range(len(jobs)), key=lambda k: -_steps(jobs[k], len(labels)))
+        futures = {pool.submit(_train_held, jobs[k], str(device)): k for k in longest_first}
         try:
             for future in as_completed(futures):
                 seconds[futures[future]] = future.result()
@@ -65,6 +67,12 @@ def train_and_cache(jobs: list[TrainJob], images: torch.Tensor, labels: torch.Te
             raise RuntimeError(f"{job.desc}: trained in a worker process, but its cached weights cannot be read")
         job.model.to(device)
     return seconds
+
+
+def _steps(job: TrainJob, n_images: int) -> int:
+    """The job's optimizer steps: what the pool starts the longest jobs first by, so none is left alone at the end."""
+    n = n_images if job.rows is None else len(job.rows)
+    return job.settings.get("epochs", 3) * -(-n // job.settings.get("batch_size", 64))
 
 
 def _train(job: TrainJob, images, labels, device, progress: bool) -> float:
