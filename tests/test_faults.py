@@ -43,13 +43,16 @@ def assert_rerun_gives_the_good_result(good, out: Path, capsys, config=None):
 # -- signals ------------------------------------------------------------------------------------------------------
 
 
-def test_ctrl_c_mid_run_is_one_line_and_a_rerun_resumes(good, tmp_path, capsys):
-    """A real SIGINT to a real `archsim sat` while its second attack runs: status 130, one line, the finished attack
-    kept, the running unit given back; the rerun runs only what was left and gives the uninterrupted result."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_mid_run_is_one_line_and_a_rerun_resumes(workers, good, tmp_path, capsys):
+    """A real SIGINT to a real `archsim sat` while its second attack runs, in this process or with the units in two
+    worker processes (which are stopped, not waited for): status 130, one line, the finished attack kept, the
+    running units given back; the rerun runs only what was left and gives the uninterrupted result."""
     slow = {**good["cfg"], "attack": {**good["cfg"]["attack"], "steps": 150}}
     config, out = write_config(tmp_path / "slow.yaml", slow), tmp_path / "o"
     proc = subprocess.Popen([*CLI, "sat", "--config", str(config), "--out", str(out), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "ARCHSIM_WORKERS": workers})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)

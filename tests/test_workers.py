@@ -5,6 +5,8 @@ this process at the same number of torch threads."""
 import os
 import socket
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -34,9 +36,11 @@ def two_workers(monkeypatch):
     torch.set_num_threads(threads)
 
 
-def test_cpu_workers_is_one_off_the_cpu_for_one_job_or_when_capped(monkeypatch):
+def test_cpu_workers_is_one_off_the_cpu_for_one_job_when_capped_or_outside_the_command_line(monkeypatch):
     monkeypatch.setattr(workers, "cores", lambda: 8)
     monkeypatch.delenv("ARCHSIM_WORKERS")
+    assert workers.cpu_workers(20, "cpu") == 1  # from Python: a spawned process would rerun an unguarded script
+    monkeypatch.setattr(workers, "_command_line", True)  # as `archsim ...` sets it (archsim.cli.command)
     assert workers.cpu_workers(20, "cpu") == 8 and workers.cpu_workers(3, "cpu") == 3
     assert workers.cpu_workers(1, "cpu") == 1 and workers.cpu_workers(20, "cuda") == 1
     monkeypatch.setenv("ARCHSIM_WORKERS", "2")
@@ -133,3 +137,28 @@ def test_build_run_trains_a_configs_models_in_a_pool(two_workers, tmp_path):
     for label in ("r0", "r1"):
         a, b = first.models[label].model.state_dict(), again.models[label].model.state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_unguarded_script_runs_in_its_own_process_and_the_command_line_spreads(tmp_path, zoo_specs):
+    """A script without `if __name__ == "__main__":` that trains a config's models: a spawned process would run
+    its top level again; from Python, without $ARCHSIM_WORKERS, the work stays in the calling process. The command
+    line (`python -m archsim.cli`, as the `archsim` entry point) spreads the same work over processes."""
+    _config(tmp_path, zoo_specs, "run")  # writes run.yaml
+    script = tmp_path / "unguarded.py"
+    script.write_text("from archsim.config import load_config\n"
+                      "from archsim.pipeline.sat_in_store import sat_in_store\n"
+                      "from archsim.zoo.build import build_run\n"
+                      f"cfg = load_config({str(tmp_path / 'run.yaml')!r})\n"
+                      f"print(sat_in_store({str(tmp_path / 'py')!r}, cfg, build_run(cfg, progress=False), "
+                      "progress=False)[1].summary(), flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if k != "ARCHSIM_WORKERS"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.count("ran 3 attack") == 1, done.stderr[-2000:]
+    proc = subprocess.Popen([sys.executable, "-m", "archsim.cli", "sat", "--config", str(tmp_path / "run.yaml"),
+                             "--out", str(tmp_path / "cli"), "--no-progress"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**env, "ARCHSIM_WORKERS": "2"})
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "ran 3 attack" in out, err[-2000:]
+    with sqlite3.connect(tmp_path / "cli" / "store.sqlite") as db:
+        processes = {r[0].split()[0] for r in db.execute("SELECT ran_on FROM unit_runs WHERE ran_on IS NOT NULL")}
+    assert processes and f"{socket.gethostname()}:{proc.pid}" not in processes  # the units ran in its workers

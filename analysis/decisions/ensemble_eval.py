@@ -100,7 +100,7 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rho, NaN for fewer than 3 pairs or a constant input."""
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return np.nan
-    return float(stats.spearmanr(x, y).statistic)
+    return float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])  # scipy's spearmanr, without its checks
 
 
 def similarity_gain_correlation(similarity: np.ndarray, gains: np.ndarray, *, resamples: int = 1000,

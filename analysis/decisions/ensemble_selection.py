@@ -19,6 +19,8 @@ off-diagonal values) raises ValueError; the diagonal is never used.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
@@ -72,9 +74,16 @@ def normalised(similarity) -> np.ndarray:
 
 def _objective(accuracy: np.ndarray, s: np.ndarray, members: list[int], lam: float) -> float:
     """J(S) = mean_{i in S} acc_i - lam * mean_{i<j in S} s_ij (0 similarity term for one member)."""
-    idx = sorted(members)
-    pair = s[np.ix_(idx, idx)][np.triu_indices(len(idx), 1)]
+    idx = np.array(sorted(members))
+    rows, cols = _upper(len(idx))
+    pair = s[idx[rows], idx[cols]]  # the pairs i < j of S in row-major order
     return float(accuracy[idx].mean() - (lam * pair.mean() if len(pair) else 0.0))
+
+
+@functools.lru_cache(maxsize=None)
+def _upper(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.triu_indices(n, 1), made once per n: the greedy search asks for it hundreds of thousands of times."""
+    return np.triu_indices(n, 1)
 
 
 def greedy_diverse(accuracy, similarity, k: int, lam: float) -> list[int]:

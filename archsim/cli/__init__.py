@@ -28,6 +28,7 @@ from archsim.cli.args import quiet_bars, report_warnings
 from archsim.cli.interrupts import exit_status, interrupted_line, stop_signals_raise
 from archsim.errors import ArchsimError, one_line
 from archsim.store.sqlite_errors import explain
+from archsim.workers import use_processes
 
 COMMAND_MODULES = [f"archsim.cli.{name}" for name in (
     "sat", "pair", "similarity", "layers", "store", "weights_test", "zoo", "ensemble", "distill", "demo", "components",
@@ -66,5 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def command() -> int:
+    """The entry point of the `archsim` command and of `python -m archsim.cli`: `main`, with independent work on the
+    CPU spread over one process per core (`archsim.workers.use_processes`). Only an entry point switches that on: a
+    spawned process imports the main module again, which is safe for these and not for an unguarded script that
+    calls `main` itself."""
+    use_processes()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

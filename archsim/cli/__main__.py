@@ -1,5 +1,5 @@
 import sys
 
-from archsim.cli import main
+from archsim.cli import command
 
-sys.exit(main())
+sys.exit(command())

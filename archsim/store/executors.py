@@ -32,7 +32,7 @@ import torch
 
 from archsim.errors import ArchsimError
 from archsim.store.jobs import run_job
-from archsim.workers import process_pool
+from archsim.workers import process_pool, stop
 
 
 class LocalExecutor:
@@ -82,8 +82,9 @@ class ProcessExecutor:
             return handle, None, e
 
     def close(self) -> None:
-        """Cancel the jobs not yet started and stop the processes."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Cancel the jobs not yet started and end the processes, running jobs too (after an error or Ctrl-C the
+        scheduler gives their units back)."""
+        stop(self._pool)
 
 
 _held: tuple = ()  # in a ProcessExecutor's process: the models, images, labels and layout every job uses

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from archsim.workers import cpu_workers, process_pool
+from archsim.workers import cpu_workers, process_pool, stop
 from archsim.zoo.training import train_classifier
 from archsim.zoo.weights_cache import load_cached, save_cached
 from archsim.zoo.wrapper import PixelModel
@@ -59,8 +59,8 @@ def train_and_cache(jobs: list[TrainJob], images: torch.Tensor, labels: torch.Te
             for future in as_completed(futures):
                 seconds[futures[future]] = future.result()
                 bar.update(1)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:  # an error or Ctrl-C: the other processes' jobs are not waited for
+            stop(pool)
             raise
     for job in jobs:
         if not load_cached(job.model.model, job.path, job.key, job.desc):
