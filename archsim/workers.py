@@ -6,9 +6,10 @@
     stop(pool)                            cancel what has not started and end the processes now (Ctrl-C, an error)
 
 Small models gain little from a second intra-op thread (on the project's 2-core CPU one epoch of the demo's
-ResNet-18 at width 16 takes 1.9 s on one thread and 1.8 s on two), but more from a second process: the demo zoo
-trained in two single-threaded processes in 443 s against 619 s in one process with two threads. So on the CPU,
-independent jobs run in `cpu_workers` processes with cores // workers torch threads each.
+ResNet-18 at width 16 takes 1.9 s on one thread and 1.8 s on two), somewhat more from a second process:
+`benchmarks/train_pool.py` trains 16 of the demo's models for one epoch in 65.2 s one after the other (two
+threads) and in 58.3 s in two single-threaded processes, 1.12x (1.16x for 8 models). So on the CPU, independent
+jobs run in `cpu_workers` processes with cores // workers torch threads each.
 
 cpu_workers is 1 (run in this process) on a GPU, for a single job, on one core, or when $ARCHSIM_WORKERS says 1;
 $ARCHSIM_WORKERS=N caps the processes at N. Without $ARCHSIM_WORKERS, only the `archsim` command uses processes

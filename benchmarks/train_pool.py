@@ -41,6 +41,7 @@ def main() -> None:
     args = p.parse_args()
     cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")
     train = build_run(cfg, progress=False, train=False).training  # the demo's training images; nothing trained
+    os.environ["ARCHSIM_WORKERS"] = str(cores())  # as the command line would: every core
     workers = cpu_workers(args.models, "cpu")
     print(f"{cores()} cores; {args.models} models x {args.epochs} epoch(s) on {len(train.labels)} images; "
           f"torch threads in this process: {torch.get_num_threads()}; pool: {workers} processes")

@@ -1,8 +1,8 @@
 """Train a classifier on [0, 1] images through its wrapper's preprocessing.
 
 Used to give the embedded default (and the tests) real models without any
-download: cross-entropy, AdamW (fused on the CPU and CUDA: one kernel for every parameter, 6 to 15% faster for the
-demo's small models), a cosine learning-rate schedule, minibatches
+download: cross-entropy, AdamW (fused on the CPU and CUDA: one kernel for every parameter, 6 to 15% faster per
+epoch of the demo's ViT-GAP), a cosine learning-rate schedule, minibatches
 shuffled by a seeded generator, so training is reproducible on the CPU for a
 given seed. The settings come from the config's `train` section
 (`archsim.settings.TrainSettings`). `shift` augments each training image with a
