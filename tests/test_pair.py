@@ -98,8 +98,13 @@ def test_a_pair_of_a_configs_models_ranks_among_their_other_pairs(tmp_path, zoo_
     status, out, err = run_cli(capsys, ["pair", "resnet", "resnet_seed1", "--config", str(config), "--no-progress"])
     assert status == 0, err
     reading = out.splitlines()[8]
-    assert re.search(r"this pair ranks [12] of 2 among resnet's pairs, [12] of 2 among resnet_seed1's pairs "
-                     r"\(1 = most similar\)$", reading), reading
+    found = re.search(r"this pair ranks (\d) of (\d) among resnet's pairs, (\d) of (\d) among resnet_seed1's pairs "
+                      r"\(1 = most similar\)$", reading)
+    assert found, reading
+    ranks = [int(v) for v in found.groups()]
+    # each model has 2 other pairs; one with the ViT may be censored on these 30 images (no transfer), and then it
+    # is not ranked: its count drops to 1 (the tiny zoo's numerics decide, e.g. with the fused optimizer)
+    assert 1 <= ranks[0] <= ranks[1] <= 2 and 1 <= ranks[2] <= ranks[3] <= 2, reading
     assert "3 models, 30 images" in out
 
 
