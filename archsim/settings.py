@@ -67,6 +67,11 @@ class TrainSettings(_Section):
                "shift": Option(0, "int", minimum=0), "noise": Option(0.0, "float", minimum=0, maximum=1),
                "max_images": Option(None, "int", minimum=1, nullable=True)}
 
+    def classifier_kwargs(self, seed: int) -> dict:
+        """`archsim.zoo.training.train_classifier`'s keyword arguments for these settings and `seed` (the model's
+        initialisation and data-order seed); max_images chooses the images, not how they train."""
+        return {**{k: v for k, v in self.as_dict().items() if k != "max_images"}, "seed": seed}
+
 
 @dataclass(frozen=True)
 class EnsembleSettings(_Section):

@@ -26,10 +26,8 @@ from archsim.zoo.train_pool import TrainJob, train_and_cache
 def jobs(cfg, images, epochs: int, folder: Path, n_models: int) -> list[TrainJob]:
     out = []
     for spec in cfg.models[:n_models]:
-        s = spec.training
         out.append(TrainJob(wrap(spec, tuple(images.shape[1:])),
-                            {"epochs": epochs, "lr": s.lr, "batch_size": s.batch_size, "weight_decay": s.weight_decay,
-                             "shift": s.shift, "noise": s.noise, "seed": spec.seed},
+                            {**spec.training.classifier_kwargs(spec.seed), "epochs": epochs},
                             folder / f"{spec.label}.safetensors", {"label": spec.label}, f"model {spec.label!r}"))
     return out
 

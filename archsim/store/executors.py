@@ -66,7 +66,7 @@ class LocalExecutor:
 class ProcessExecutor:
     def __init__(self, models: dict, images: torch.Tensor, labels: torch.Tensor, workers: int, *,
                  channels_last: bool = False):
-        self.capacity, self.device = workers, "cpu"
+        self.capacity = workers
         self._pool = process_pool(workers, _hold, ({i: m.to("cpu") for i, m in models.items()}, images, labels,
                                                    channels_last))
 

@@ -166,10 +166,9 @@ def _check_cache(cfg: RunConfig) -> None:
 
 def _train_job(model: PixelModel, spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> TrainJob:
     """Train `model` with its spec's settings on every training image, cached under its `weights_key`."""
-    key, s = weights_key(spec, cfg, train_set), spec.training
-    return TrainJob(model, {"epochs": s.epochs, "lr": s.lr, "batch_size": s.batch_size,
-                            "weight_decay": s.weight_decay, "shift": s.shift, "noise": s.noise, "seed": spec.seed},
-                    cache_path(cfg.cache_dir, "weights", key), key, f"model {spec.label!r}")
+    key = weights_key(spec, cfg, train_set)
+    return TrainJob(model, spec.training.classifier_kwargs(spec.seed), cache_path(cfg.cache_dir, "weights", key), key,
+                    f"model {spec.label!r}")
 
 
 def weights_key(spec: ModelSpec, cfg: RunConfig, train_set: ImageSet) -> dict:

@@ -121,13 +121,12 @@ def train_students(cfg, run_, student: str, teachers: list[str], settings: Disti
         key = _cache_key(cfg, spec, seed, train, teacher, settings, run_)
         path, what = cache_path(cfg.cache_dir, "distill", key), _name(student, teacher, seed)
         if not load_cached(model.model, path, key, what):
-            common = {"lr": train.lr, "batch_size": train.batch_size, "weight_decay": train.weight_decay,
-                      "shift": train.shift, "noise": train.noise, "seed": seed}
+            common = train.classifier_kwargs(seed)
             if teacher is None:
                 to_train.append(TrainJob(model, {**common, "epochs": baseline_epochs}, path, key, what,
                                          rows=data.labelled))
             else:
-                to_train.append(TrainJob(model, {**common, "epochs": train.epochs}, path, key, what,
+                to_train.append(TrainJob(model, common, path, key, what,
                                          extra={"teacher": run_.models[teacher], "temperature": settings.temperature,
                                                 "alpha": settings.alpha}))
         models.append(model)
