@@ -12,12 +12,15 @@ the residual scale) on the random pairs.
 
 `--run`: a run folder whose store holds the full SAT of a config's models (`archsim demo` or `archsim sat`).
 The observed values are the stored SAT of the pairs picked, exactly what a budgeted run would measure, and the
-full computation's self-agreement is measured: SAT from two disjoint halves of the images, clustered each.
+full computation's self-agreement is measured: SAT from two disjoint halves of the images, clustered each. The
+stored attacks give the perturbation alignment (`archsim.sat.alignment`), the completion's covariate as in a
+budgeted run; the rows "random, no alignment" complete the same random pairs without it.
 
 Per fraction of the N^2 evaluations (the N white-box ones included) it prints, against the full matrix:
 Spearman over the completed (hidden) pairs and over all pairs (measured pairs exact), the ARI of the 10-cluster
 (at most N // 3) spectral clustering, the coverage of the completed pairs' 95% intervals, and the mean rank of
-each same-family partner in its model's row (1 = nearest; the family is the name up to its first '_' or digit).
+each same-family partner in its model's row (1 = nearest; the family is the name up to its first '_' or digit);
+with several seeds, then the mean of each over the seeds.
 """
 
 from __future__ import annotations
@@ -65,10 +68,10 @@ def observed_of(n: int, pairs) -> np.ndarray:
     return out
 
 
-def evaluate(truth, names, pairs, k, *, fit=None, seed=0) -> dict:
+def evaluate(truth, names, pairs, k, *, fit=None, covariate=None, seed=0) -> dict:
     n = len(truth)
     observed = observed_of(n, pairs)
-    c = complete_sat(truth, observed, fit=fit, seed=seed)
+    c = complete_sat(truth, observed, covariate=covariate, fit=fit, seed=seed)
     iu = np.triu_indices(n, 1)
     hidden = c.predicted[iu]
     low, high = c.intervals()
@@ -83,10 +86,12 @@ def budget_pairs(n: int, fraction: float) -> int:
     return pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, fraction))
 
 
-def half_split(run: Path, config: Path, seed: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """The run's full SAT (for analyses) and the SAT of two disjoint random halves of its images."""
+def from_run(run: Path, config: Path, seed: int):
+    """The run's full SAT (for analyses), the SAT of two disjoint random halves of its images, and the
+    perturbation alignment of its attacks: (names, full, half_a, half_b, alignment)."""
     from archsim.config import load_config
     from archsim.pipeline.sat_in_store import plan_run
+    from archsim.sat.alignment import perturbation_alignment
     from archsim.sat.result import SATResult
     from archsim.store import RunStore
     from archsim.zoo.build import build_run
@@ -94,14 +99,16 @@ def half_split(run: Path, config: Path, seed: int) -> tuple[list[str], np.ndarra
     cfg = load_config(config)
     store = RunStore(run, create=False)
     try:
-        full = store.sat_result(plan_run(store, cfg, build_run(cfg, progress=False)), cfg.eps_s)
+        plan = plan_run(store, cfg, build_run(cfg, progress=False))
+        full = store.sat_result(plan, cfg.eps_s)
+        alignment = perturbation_alignment(store.advsets(plan))
     finally:
         store.close()
     images = np.random.default_rng(seed).permutation(full.clean_correct.shape[1])
     halves = [np.sort(images[: len(images) // 2]), np.sort(images[len(images) // 2:])]
     parts = [SATResult(full.names, full.clean_correct[:, h], full.adv_correct[:, :, h], full.eps_s).sat_for_analyses
              for h in halves]
-    return full.names, full.sat_for_analyses, parts[0], parts[1]
+    return full.names, full.sat_for_analyses, parts[0], parts[1], alignment
 
 
 def main() -> None:
@@ -114,8 +121,9 @@ def main() -> None:
     p.add_argument("--clusters", type=int, default=10)
     args = p.parse_args()
     start = time.perf_counter()
+    alignment = None
     if args.run:
-        names, truth, half_a, half_b = half_split(Path(args.run), Path(args.config), seed=0)
+        names, truth, half_a, half_b, alignment = from_run(Path(args.run), Path(args.config), seed=0)
     else:
         names, truth = read_matrix(args.matrix)
     n = len(names)
@@ -127,25 +135,38 @@ def main() -> None:
     print(f"{n} models, {k} clusters; same-family partners' mean rank in the full matrix: "
           f"{family_ranks(truth, names):.2f}")
     top = budget_pairs(n, max(args.fractions))
-    print("fraction  choice    pairs  Spearman hidden  Spearman all   ARI   coverage  family rank")
+    print("fraction  choice                 pairs  Spearman hidden  Spearman all   ARI   coverage  family rank")
+    table = {}
     for seed in args.seeds:
         order = {}
         for active in (False, True):
             t = time.perf_counter()
-            order[active] = pair_choice.choose(lambda new: truth, n, top, seed=seed, active=active)
+            order[active] = pair_choice.choose(lambda new: truth, n, top, seed=seed, active=active,
+                                               covariate=alignment)
             print(f"  (seed {seed}: {'active' if active else 'random'} choice of {top} pairs in "
                   f"{time.perf_counter() - t:.0f} s)")
         for fraction in args.fractions:
             m = budget_pairs(n, fraction)
-            rows = {"random": evaluate(truth, names, order[False][:m], k, seed=seed),
-                    "active": evaluate(truth, names, order[True][:m], k, seed=seed)}
+            rows = {"random": evaluate(truth, names, order[False][:m], k, covariate=alignment, seed=seed),
+                    "active": evaluate(truth, names, order[True][:m], k, covariate=alignment, seed=seed)}
+            if alignment is not None:
+                rows["random, no alignment"] = evaluate(truth, names, order[False][:m], k, seed=seed)
             random_obs = observed_of(n, order[False][:m])
             rows["baseline"] = evaluate(truth, names, order[False][:m], k, seed=seed,
                                         fit=(3, 0.1 * residual_scale(truth, random_obs)))
             for what, r in rows.items():
-                print(f"{fraction:8.2f}  {what:8}  {m:5d}  {r['spearman_hidden']:15.3f}  {r['spearman_all']:12.3f}  "
-                      f"{r['ari']:5.3f}  {r['coverage']:8.3f}  {r['family_rank']:11.2f}", flush=True)
+                table.setdefault((fraction, m, what), []).append(r)
+                print_row(fraction, what, m, r)
+    if len(args.seeds) > 1:
+        print(f"mean over the seeds {args.seeds}:")
+        for (fraction, m, what), rs in table.items():
+            print_row(fraction, what, m, {key: float(np.mean([r[key] for r in rs])) for key in rs[0]})
     print(f"({time.perf_counter() - start:.0f} s)")
+
+
+def print_row(fraction: float, what: str, m: int, r: dict) -> None:
+    print(f"{fraction:8.2f}  {what:21}  {m:5d}  {r['spearman_hidden']:15.3f}  {r['spearman_all']:12.3f}  "
+          f"{r['ari']:5.3f}  {r['coverage']:8.3f}  {r['family_rank']:11.2f}", flush=True)
 
 
 if __name__ == "__main__":

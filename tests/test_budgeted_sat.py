@@ -89,7 +89,7 @@ def test_a_killed_budgeted_run_resumes_like_an_uninterrupted_one(specs, tmp_path
 
     def killed_in_round_two(store, plan, executor, **kw):
         calls.append(1)
-        if len(calls) == 2:  # the first active round: killed after its first unit
+        if len(calls) == 3:  # after the attacks and the design, the first active round: killed after its first unit
             claim_one = type(executor).submit
 
             def submit_then_die(self, job):
@@ -139,3 +139,14 @@ def test_dry_run_reports_the_budget(specs, tmp_path, capsys):
                        "--pairs", "0.5")
     assert code == 0
     assert "pair budget: 32 of the 64 evaluations (50%)" in out and "32 evaluation" in out
+
+
+def test_random_pair_choice_measures_the_seeded_random_pairs(specs, tmp_path, capsys):
+    """--pair-choice random: the design's matchings, then seeded random pairs, whatever the outcomes."""
+    from archsim.sat import pair_choice
+    config = write_config(tmp_path / "run.yaml", specs)
+    code, out, _ = sat(config, tmp_path / "r", capsys, "--pairs", "48", "--pair-choice", "random")
+    assert code == 0, out
+    labels = [s["label"] for s in specs]
+    expected = pair_choice.choose(lambda new: None, N, 20, seed=load_config(config).seed, active=False)
+    assert {frozenset(p) for p in measured(tmp_path / "r")} == {frozenset((labels[i], labels[j])) for i, j in expected}

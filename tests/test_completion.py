@@ -5,16 +5,25 @@ import pytest
 
 from archsim.errors import ArchsimError
 from archsim.sat import pair_choice
-from archsim.sat.completion import additive_fit, complete, complete_sat, low_rank
+from archsim.sat.completion import Fit, additive_fit, complete, complete_sat, low_rank
 
 
-def planted(n=30, rank=2, seed=0, noise=0.0):
-    """mu + a_i + a_j + a symmetric rank-`rank` term (+ symmetric noise); the diagonal at 4.6 (white-box)."""
+def covariate_of(n, seed=0):
+    """A symmetric pair covariate with its own structure (not additive, not low rank), ones on the diagonal."""
+    z = np.random.default_rng([seed, 7]).uniform(0.4, 0.6, (n, n))
+    z = (z + z.T) / 2
+    np.fill_diagonal(z, 1.0)
+    return z
+
+
+def planted(n=30, rank=2, seed=0, noise=0.0, beta=0.0):
+    """mu + a_i + a_j + beta Z_ij (Z: `covariate_of`) + a symmetric rank-`rank` term (+ symmetric noise); the
+    diagonal at 4.6 (white-box)."""
     rng = np.random.default_rng(seed)
     a = rng.normal(0, 0.3, n)
     u = rng.normal(0, 0.4, (n, rank))
     s = rng.choice([-1.0, 1.0], rank)
-    values = 2.5 + a[:, None] + a[None, :] + (u * s) @ u.T
+    values = 2.5 + a[:, None] + a[None, :] + (u * s) @ u.T + beta * covariate_of(n, seed)
     if noise:
         e = rng.normal(0, noise, (n, n))
         values += (e + e.T) / np.sqrt(2)
@@ -50,9 +59,34 @@ def test_low_rank_keeps_the_largest_magnitude_eigenvalues():
 def test_completion_recovers_a_planted_additive_plus_rank_2_matrix_from_40_percent():
     values = planted(30, rank=2)
     observed = observe(30, 0.4, seed=3)
-    fit = complete(values, observed, rank=2, tol=1e-12)
+    fit, beta = complete(values, observed, rank=2, tol=1e-12)
     hidden = ~observed & ~np.eye(30, dtype=bool)
     assert np.max(np.abs(fit - values)[hidden]) < 1e-6
+    assert beta == 0.0
+
+
+def test_completion_recovers_a_planted_covariate_term_and_its_coefficient():
+    """additive + 8 Z + rank 2 from 40% of the pairs: to 1e-6 with Z, beta = 8 to 1e-6; without Z it is far off."""
+    values = planted(30, rank=2, beta=8.0)
+    z = covariate_of(30)
+    observed = observe(30, 0.4, seed=3)
+    hidden = ~observed & ~np.eye(30, dtype=bool)
+    fit, beta = complete(values, observed, rank=2, covariate=z, tol=1e-12)
+    assert np.max(np.abs(fit - values)[hidden]) < 1e-6
+    assert beta == pytest.approx(8.0, abs=1e-6)
+    assert np.max(np.abs(complete(values, observed, rank=2, tol=1e-12)[0] - values)[hidden]) > 0.1
+
+
+def test_cross_validation_takes_the_covariate_only_when_it_predicts():
+    observed = observe(20, 0.5, seed=3)
+    values = planted(20, beta=8.0, noise=0.05)
+    with_z = complete_sat(values, observed, covariate=covariate_of(20), seed=0)
+    assert with_z.fit.covariate and with_z.coefficient == pytest.approx(8.0, abs=1.0)
+    unrelated = covariate_of(20, seed=1)  # another draw: no part of the values
+    without = complete_sat(values, observed, covariate=unrelated, seed=0)
+    assert without.cv_rmse > 2 * with_z.cv_rmse
+    with pytest.raises(ValueError, match="finite"):
+        complete_sat(values, observed, covariate=np.full((20, 20), np.nan))
 
 
 def test_additive_only_cannot_recover_the_rank_term():
@@ -60,7 +94,7 @@ def test_additive_only_cannot_recover_the_rank_term():
     values = planted(30, rank=2)
     observed = observe(30, 0.4, seed=3)
     hidden = ~observed & ~np.eye(30, dtype=bool)
-    assert np.max(np.abs(complete(values, observed, rank=0) - values)[hidden]) > 0.1
+    assert np.max(np.abs(complete(values, observed, rank=0)[0] - values)[hidden]) > 0.1
 
 
 def test_cross_validation_keeps_the_pair_term_and_intervals_cover():
@@ -68,7 +102,7 @@ def test_cross_validation_keeps_the_pair_term_and_intervals_cover():
     observed = observe(40, 0.4, seed=4)
     c = complete_sat(values, observed, seed=0)
     assert c.rank > 0  # the pair term is kept
-    effects_only = complete_sat(values, observed, fit=(0, 0.0), seed=0)
+    effects_only = complete_sat(values, observed, fit=Fit(0), seed=0)
     assert np.mean((c.values - values)[c.predicted] ** 2) < 0.5 * np.mean((effects_only.values - values)[c.predicted] ** 2)
     low, high = c.intervals()
     hidden = c.predicted

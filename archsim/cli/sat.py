@@ -73,6 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", metavar="BUDGET", type=float,
                    help="evaluate only a budget of the N^2 evaluations, a fraction in (0, 1] or a number above 1, "
                         "chosen actively, and complete the other pairs (marked predicted in pairs.csv)")
+    p.add_argument("--pair-choice", choices=("active", "random"), default="active",
+                   help="with --pairs, how the pairs after the first random matchings are chosen: from the "
+                        "completion so far (active, default: the better clustering on the SAT paper's matrix) or at "
+                        "random (the higher rank correlation there and on the demo zoo); docs/pair-budget.md")
     p.set_defaults(func=run)
 
 
@@ -113,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
 def budgeted(args: argparse.Namespace, assembled, run_, make_executor, start: float) -> int:
     """--pairs: the budget's units through the store, the rest completed; the budget line, then the summary."""
     cfg = assembled.cfg
-    done, report = budgeted_sat_in_store(args.out, cfg, run_, args.pairs, progress=not args.no_progress,
-                                         make_executor=make_executor)
+    done, report = budgeted_sat_in_store(args.out, cfg, run_, args.pairs, active=args.pair_choice == "active",
+                                         progress=not args.no_progress, make_executor=make_executor)
     paths = {**done.write(args.out), "config": write_run_config(args.out, assembled.raw),
              "heatmap": completed_heatmap(done, args.out)}
     print(done.summary())
@@ -153,7 +157,8 @@ def add(args: argparse.Namespace) -> int:
     addition = plan_addition(args.out, cfg, run_, new)
     print(addition.cost())
     if args.pairs is not None:
-        done, report = budgeted_sat_in_store(args.out, cfg, run_, args.pairs, added=new, progress=progress)
+        done, report = budgeted_sat_in_store(args.out, cfg, run_, args.pairs, added=new,
+                                             active=args.pair_choice == "active", progress=progress)
         print(done.summary())
         result = done.result
         paths = {**done.write(args.out), "config": write_run_config(args.out, assembled.raw),

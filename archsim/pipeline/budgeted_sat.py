@@ -6,8 +6,11 @@ Every model's attack (and noise control) runs as in a full run; of the N^2
 evaluations only the budget's run: the N diagonal ones, then the pairs that
 `archsim.sat.pair_choice.choose` picks round by round, each round's units run
 through the store (`run_plan` on the plan restricted to the pairs chosen so
-far) before the next round is chosen from their outcomes. The choice is a
-fixed function of the seed and the stored outcomes, so
+far) before the next round is chosen from their outcomes. The attacks run
+first; their perturbations give every pair's alignment
+(`archsim.sat.alignment`), the completion's covariate in every round and in
+the result (none when a pair shares no attacked image). The choice is a fixed
+function of the seed and the stored outcomes, so
 
 - a killed run, rerun, chooses the same pairs again and runs only the units
   the store lacks (it resumes like a full run);
@@ -20,21 +23,25 @@ observed.
 
 from __future__ import annotations
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from archsim.config import RunConfig
 from archsim.pipeline.sat_in_store import local_executor, plan_run
 from archsim.sat import pair_choice
+from archsim.sat.alignment import perturbation_alignment
 from archsim.sat.budgeted import CompletedSAT
 from archsim.store import RunReport, RunStore, run_plan
 from archsim.zoo.build import Run
 
 
 def budgeted_sat_in_store(out_dir, cfg: RunConfig, run_: Run, budget: float, *, added: list[str] = (),
-                          progress: bool = True, make_executor=None) -> tuple[CompletedSAT, RunReport]:
+                          active: bool = True, progress: bool = True,
+                          make_executor=None) -> tuple[CompletedSAT, RunReport]:
     """Run the budget's units of `cfg`'s SAT in `out_dir` (module docstring) and complete the rest. With `added`
     (labels of models added to a run), the budget is of their 2Nk + k^2 evaluations, and the pairs the store
-    has among the other models are observed already."""
+    has among the other models are observed already. `active` False: the pairs after the design are seeded
+    random ones (`pair_choice.choose`)."""
     labels = [m.label for m in cfg.models]
     n, k = len(labels), len(added)
     total = 2 * (n - k) * k + k * k if k else n * n
@@ -63,13 +70,18 @@ def budgeted_sat_in_store(out_dir, cfg: RunConfig, run_: Run, budget: float, *, 
             return state["result"].sat_for_analyses
 
         try:
-            pair_choice.choose(values_of, n, n_pairs, seed=cfg.seed, given=given, candidates=candidates)
+            values_of([])  # the attacks, noise controls and white-box evaluations
+            alignment = perturbation_alignment(store.advsets(plan))
+            if not np.isfinite(alignment).all():  # a pair with no image attacked by both: no covariate
+                alignment = None
+            pair_choice.choose(values_of, n, n_pairs, seed=cfg.seed, active=active, given=given,
+                               candidates=candidates, covariate=alignment)
         finally:
             executor.close()
             bar.close()
         done = sum(c for (_, status), c in store.progress(plan.only(state["observed"])).items() if status == "done")
         report.reused = done - sum(report.ran.values())
-        return CompletedSAT.complete(state["result"], seed=cfg.seed), report
+        return CompletedSAT.complete(state["result"], alignment=alignment, seed=cfg.seed), report
     finally:
         store.close()
 

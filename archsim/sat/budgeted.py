@@ -2,9 +2,11 @@
 
 A budgeted run (`archsim sat --pairs`) evaluates only some pairs
 (`archsim.sat.pair_choice`); `SATResult.observed` marks them. The completion
-(`archsim.sat.completion`) is fitted to the observed pairs' `sat_for_analyses`
-values (a censored pair enters as the least similar measured one, as
-everywhere) and predicts the rest, each with the completion's interval:
+(`archsim.sat.completion`, with the perturbation alignment of
+`archsim.sat.alignment` as its covariate when given) is fitted to the observed
+pairs' `sat_for_analyses` values (a censored pair enters as the least similar
+measured one, as everywhere) and predicts the rest, each with the completion's
+interval:
 
     values      = measured SAT where observed, the completion elsewhere (diagonal: white-box, measured)
     predicted   = (N, N) bool: the completed pairs
@@ -13,8 +15,9 @@ everywhere) and predicts the rest, each with the completion's interval:
 `write(out)` writes what a full run writes, with the completed values in
 sat.csv, a `predicted` column (1: completed) in pairs.csv, NaN in
 transfer.csv for the directions not evaluated, and budget.csv (evaluations
-run, pairs measured and completed, the fit chosen, its cross-validated error, the
-interval's half-width).
+run, pairs measured and completed, the fit chosen, the covariate's coefficient
+(empty when the fit leaves it out), its cross-validated error, the interval's
+half-width).
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ class CompletedSAT:
     completion: Completion
 
     @classmethod
-    def complete(cls, result: SATResult, *, seed: int = 0) -> CompletedSAT:
-        return cls(result, complete_sat(result.sat_for_analyses, result.is_observed, seed=seed))
+    def complete(cls, result: SATResult, *, alignment: np.ndarray | None = None, seed: int = 0) -> CompletedSAT:
+        """Complete `result`'s unobserved pairs, with the models' perturbation `alignment` as covariate."""
+        return cls(result, complete_sat(result.sat_for_analyses, result.is_observed, covariate=alignment,
+                                        seed=seed))
 
     @property
     def names(self) -> list[str]:
@@ -61,9 +66,11 @@ class CompletedSAT:
         """One line: the budget spent and how the rest was completed."""
         n, c = len(self.names), self.completion
         term = f"a pair term of rank <= {c.rank}, shrunk by {c.shrink:.3g}" if c.rank else "no pair term"
+        if c.fit.covariate:
+            term = f"perturbation alignment (x {c.coefficient:.3g}), " + term
         return (f"budget: {self.evaluations} of {n * n} evaluations ({self.evaluations / (n * n):.0%}); "
                 f"{self.pairs_measured} of {n * (n - 1) // 2} pairs measured, {self.pairs_completed} completed by "
-                f"per-model effects and {term} (cross-validated error {c.cv_rmse:.3f}; 95% interval "
+                f"per-model effects, {term} (cross-validated error {c.cv_rmse:.3f}; 95% interval "
                 f"+-{c.half_width():.3f})")
 
     @property
@@ -97,7 +104,7 @@ class CompletedSAT:
             c, n = self.completion, len(self.names)
             paths["budget"] = write_rows(
                 out / "budget.csv", ["models", "evaluations", "of", "pairs_measured", "pairs_completed", "rank_cap",
-                                     "shrink", "cv_rmse", "interval_half_width"],
-                [(n, self.evaluations, n * n, self.pairs_measured, self.pairs_completed, c.rank, c.shrink, c.cv_rmse,
-                  c.half_width())])
+                                     "shrink", "alignment_coefficient", "cv_rmse", "interval_half_width"],
+                [(n, self.evaluations, n * n, self.pairs_measured, self.pairs_completed, c.rank, c.shrink,
+                  c.coefficient if c.fit.covariate else "", c.cv_rmse, c.half_width())])
         return paths

@@ -16,8 +16,8 @@ a smaller one's pairs and a resumed run chooses what an uninterrupted one did:
    gives every model an observed pair; the smallest budget is that matching;
 2. active rounds of ROUND_PAIRS(N) = ceil(N / 2) pairs (`next_pairs`), each
    chosen from the completion of the pairs observed so far
-   (`archsim.sat.completion`; its shrinkage chosen by cross-validation in the
-   first round and every REFIT_ROUNDS after). A round takes pairs alternately
+   (`archsim.sat.completion`, with the covariate when one is given; its fit
+   chosen by cross-validation in the first round and every REFIT_ROUNDS after). A round takes pairs alternately
    from two queues: the unobserved pairs that could most become a model's near
    neighbour, by the largest margin
 
@@ -50,7 +50,7 @@ from collections.abc import Callable
 import numpy as np
 
 from archsim.errors import ArchsimError
-from archsim.sat.completion import choose_fit, complete_sat
+from archsim.sat.completion import Fit, choose_fit, complete_sat
 
 MATCHINGS = 4  # random matchings in the design: every model in about this many observed pairs
 NEIGHBOURS = 3  # the margin is against the 3rd nearest neighbour of each row
@@ -113,12 +113,12 @@ def design(n: int, seed: int) -> list[tuple[int, int]]:
 
 
 def next_pairs(values: np.ndarray, observed: np.ndarray, k: int, *, seed: int, allowed: np.ndarray | None = None,
-               fit: tuple[int, float] | None = None) -> list[tuple[int, int]]:
+               fit: Fit | None = None, covariate: np.ndarray | None = None) -> list[tuple[int, int]]:
     """k unobserved pairs (among those `allowed` marks at i < j, default all), alternately the next by the
     largest margin and the next of the models with the fewest observed pairs (module docstring), given the
-    observed `values`; `fit` (rank, shrink) as `complete_sat` takes it. A smaller k gives a prefix of a larger
+    observed `values`; `covariate` and `fit` as `complete_sat` takes them. A smaller k gives a prefix of a larger
     one's pairs."""
-    completion = complete_sat(values, observed, fit=fit, seed=seed)
+    completion = complete_sat(values, observed, covariate=covariate, fit=fit, seed=seed)
     fit, spread = completion.values, completion.spread
     n = len(values)
     off = ~np.eye(n, dtype=bool)
@@ -140,11 +140,12 @@ def next_pairs(values: np.ndarray, observed: np.ndarray, k: int, *, seed: int, a
 
 def choose(values_of: Callable[[list[tuple[int, int]]], np.ndarray], n: int, n_pairs: int, *, seed: int = 0,
            active: bool = True, given: list[tuple[int, int]] = (), candidates: set | None = None,
-           ) -> list[tuple[int, int]]:
+           covariate: np.ndarray | None = None) -> list[tuple[int, int]]:
     """Choose `n_pairs` pairs (i < j) round by round (module docstring) among `candidates` (default: all), with
     the pairs `given` observed already (free); `values_of(new_pairs)` evaluates the newly chosen pairs (running
     their units when needed) and returns the (N, N) matrix of the values known so far (anything where
-    unobserved). Returns the pairs chosen, in order."""
+    unobserved); `covariate`: the completion's pair covariate (`archsim.sat.completion`), if any. Returns the
+    pairs chosen, in order."""
     given = [tuple(sorted(p)) for p in given]
     taken = set(given)
     iu = np.triu_indices(n, 1)
@@ -166,9 +167,9 @@ def choose(values_of: Callable[[list[tuple[int, int]]], np.ndarray], n: int, n_p
         for i, j in allowed - set(chosen):
             allowed_now[i, j] = True
         if rounds % REFIT_ROUNDS == 0:
-            fit = choose_fit(values, observed, seed=seed)[0]
+            fit = choose_fit(values, observed, covariate=covariate, seed=seed)[0]
         new = next_pairs(values, observed, min(round_pairs(n), n_pairs - len(chosen)), seed=seed,
-                         allowed=allowed_now, fit=fit)
+                         allowed=allowed_now, fit=fit, covariate=covariate)
         chosen += new
         values = values_of(new)
         rounds += 1

@@ -37,12 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from archsim.errors import ArchsimError, one_line
+from archsim.sat.advset import AdvSet
 from archsim.sat.result import SATResult
 from archsim.store.db import connect, scratch_copy, transaction
 from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
 from archsim.store.leases import LEASE_S, is_gone
 from archsim.store.sqlite_errors import explain
-from archsim.store.tensors import TENSOR_DIR, FileRecord, resolve
+from archsim.store.tensors import TENSOR_DIR, FileRecord, read_advset, resolve
 
 DB_NAME = "store.sqlite"
 
@@ -332,6 +333,17 @@ class RunStore:
         ids = plan.model_ids
         return [(i, j) for i in range(len(ids)) for j in range(i + 1, len(ids))
                 if (ids[i], ids[j]) in done and (ids[j], ids[i]) in done]
+
+    def advsets(self, plan: Plan) -> list[AdvSet]:
+        """Each of `plan`'s labels' adversarial set, read from its attack unit's file (checksum verified);
+        ArchsimError when an attack is not done."""
+        records = {source: FileRecord(path, sha, size) for source, path, sha, size in self.conn.execute(
+            f"SELECT u.source, s.path, s.sha256, s.bytes FROM units u JOIN adversarial_sets s ON s.unit = u.id "
+            f"WHERE u.kind = 'attack' AND u.status = 'done' AND {_IN_PLAN}", plan.params)}
+        missing = [label for label, model in zip(plan.labels, plan.model_ids) if model not in records]
+        if missing:
+            raise ArchsimError(f"the run store has no adversarial set for {', '.join(missing)} yet")
+        return [read_advset(self.run_dir, records[model]) for model in plan.model_ids]
 
     def sat_result(self, plan: Plan, eps_s: float) -> SATResult:
         """The SATResult of `plan`'s labels, derived from the stored outcomes (all units must be done)."""
