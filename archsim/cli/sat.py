@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                    "1 attack and 2N+1 evaluations each (or the --pairs budget)")
     p.add_argument("--pairs", metavar="BUDGET", type=float,
                    help="evaluate only a budget of the N^2 evaluations, a fraction in (0, 1] or a number above 1, "
-                        "chosen actively, and complete the other pairs (marked predicted in pairs.csv)")
+                        "chosen as --pair-choice says, and complete the other pairs (marked predicted in pairs.csv)")
     p.add_argument("--pair-choice", choices=("active", "random"), default="active",
                    help="with --pairs, how the pairs after the first random matchings are chosen: from the "
                         "completion so far (active, default: the better clustering on the SAT paper's matrix) or at "

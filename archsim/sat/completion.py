@@ -101,8 +101,8 @@ def complete(values: np.ndarray, observed: np.ndarray, rank: int, shrink: float 
         fit = complete(values, observed, 0, covariate=covariate, iterations=iterations, tol=tol)[0]
     pair_term = np.zeros((n, n))
     z = np.zeros((n, n)) if covariate is None else np.where(off, covariate, 0.0)
-    z_residual = (z - additive_fit(z))[off]
-    z_norm = float(z_residual @ z_residual)
+    z_residual = None if covariate is None else (z - additive_fit(z))[off]
+    z_norm = 0.0 if covariate is None else float(z_residual @ z_residual)
     beta = 0.0
     for _ in range(iterations):
         filled = np.where(mask, values, fit)
