@@ -14,7 +14,11 @@ the residual scale) on the random pairs.
 The observed values are the stored SAT of the pairs picked, exactly what a budgeted run would measure, and the
 full computation's self-agreement is measured: SAT from two disjoint halves of the images, clustered each. The
 stored attacks give the perturbation alignment (`archsim.sat.alignment`), the completion's covariate as in a
-budgeted run; the rows "random, no alignment" complete the same random pairs without it.
+budgeted run; the rows "random, no alignment" complete the same random pairs without it. The rows "random +
+pilot F" and "active + pilot F" spend N (N - 1) F of the budget on a pilot (every pair on F of the images,
+`archsim.sat.pilot`, read from the full run's outcomes on those images, as a pilot unit evaluates them; each
+seed draws its own pilot images, so the mean is over pilots too) and the rest on pairs chosen as the row says,
+and combine each completed pair with its pilot value (`--pilots`, default 0.1 0.15 0.2).
 
 Per fraction of the N^2 evaluations (the N white-box ones included) it prints, against the full matrix:
 Spearman over the completed (hidden) pairs and over all pairs (measured pairs exact), the ARI of the 10-cluster
@@ -39,6 +43,8 @@ from analysis.matrix.load import SimilarityMatrix
 from archsim.matrices import read_matrix
 from archsim.sat import pair_choice
 from archsim.sat.completion import complete_sat, residual_scale
+from archsim.sat.pilot import Pilot, combine, pilot_count
+from archsim.sat.result import SATResult
 
 
 def family(name: str) -> str:
@@ -68,31 +74,43 @@ def observed_of(n: int, pairs) -> np.ndarray:
     return out
 
 
-def evaluate(truth, names, pairs, k, *, fit=None, covariate=None, seed=0) -> dict:
+def evaluate(truth, names, pairs, k, *, fit=None, covariate=None, pilot: Pilot | None = None, seed=0) -> dict:
     n = len(truth)
     observed = observed_of(n, pairs)
     c = complete_sat(truth, observed, covariate=covariate, fit=fit, seed=seed)
+    values, (low, high) = c.values, c.intervals()
+    if pilot is not None:
+        values, width = combine(c, pilot.sat, pilot.variance)
+        low, high = values - width, values + width
     iu = np.triu_indices(n, 1)
     hidden = c.predicted[iu]
-    low, high = c.intervals()
-    return {"spearman_hidden": spearmanr(c.values[iu][hidden], truth[iu][hidden])[0],
-            "spearman_all": spearmanr(c.values[iu], truth[iu])[0],
-            "ari": adjusted_rand_score(clusters(truth, names, k), clusters(c.values, names, k)),
+    return {"spearman_hidden": spearmanr(values[iu][hidden], truth[iu][hidden])[0],
+            "spearman_all": spearmanr(values[iu], truth[iu])[0],
+            "ari": adjusted_rand_score(clusters(truth, names, k), clusters(values, names, k)),
             "coverage": float(np.mean(((truth >= low) & (truth <= high))[c.predicted])),
-            "family_rank": family_ranks(c.values, names)}
+            "family_rank": family_ranks(values, names)}
 
 
-def budget_pairs(n: int, fraction: float) -> int:
-    return pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, fraction))
+def pilot_of(full, share: float, seed: int) -> Pilot:
+    """A pilot of `share` of the full run's images: the full run's outcomes on ceil(share n) images drawn with
+    `seed` (a run takes the first of its fixed pilot order, `pilot_images`: one such draw)."""
+    n_images = full.clean_correct.shape[1]
+    images = np.sort(np.random.default_rng([seed, 77]).permutation(n_images)[:pilot_count(n_images, share)])
+    return Pilot(SATResult(full.names, full.clean_correct[:, images], full.adv_correct[:, :, images], full.eps_s),
+                 len(images) / n_images)
+
+
+def budget_pairs(n: int, fraction: float, pilot: float = 0.0) -> int:
+    """Pairs a budget of `fraction` of the N^2 evaluations buys beside a pilot of `pilot` evaluations."""
+    return pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, fraction), pilot=pilot)
 
 
 def from_run(run: Path, config: Path, seed: int):
-    """The run's full SAT (for analyses), the SAT of two disjoint random halves of its images, and the
-    perturbation alignment of its attacks: (names, full, half_a, half_b, alignment)."""
+    """The run's full SATResult, the SAT of two disjoint random halves of its images, and the perturbation
+    alignment of its attacks: (full, half_a, half_b, alignment)."""
     from archsim.config import load_config
     from archsim.pipeline.sat_in_store import plan_run
     from archsim.sat.alignment import perturbation_alignment
-    from archsim.sat.result import SATResult
     from archsim.store import RunStore
     from archsim.zoo.build import build_run
 
@@ -108,7 +126,7 @@ def from_run(run: Path, config: Path, seed: int):
     halves = [np.sort(images[: len(images) // 2]), np.sort(images[len(images) // 2:])]
     parts = [SATResult(full.names, full.clean_correct[:, h], full.adv_correct[:, :, h], full.eps_s).sat_for_analyses
              for h in halves]
-    return full.names, full.sat_for_analyses, parts[0], parts[1], alignment
+    return full, parts[0], parts[1], alignment
 
 
 def main() -> None:
@@ -119,11 +137,14 @@ def main() -> None:
     p.add_argument("--fractions", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--clusters", type=int, default=10)
+    p.add_argument("--pilots", type=float, nargs="*", default=[0.1, 0.15, 0.2],
+                   help="with --run, the pilot shares to try beside the pairs alone")
     args = p.parse_args()
     start = time.perf_counter()
-    alignment = None
+    alignment = full = None
     if args.run:
-        names, truth, half_a, half_b, alignment = from_run(Path(args.run), Path(args.config), seed=0)
+        full, half_a, half_b, alignment = from_run(Path(args.run), Path(args.config), seed=0)
+        names, truth = full.names, full.sat_for_analyses
     else:
         names, truth = read_matrix(args.matrix)
     n = len(names)
@@ -147,16 +168,22 @@ def main() -> None:
                   f"{time.perf_counter() - t:.0f} s)")
         for fraction in args.fractions:
             m = budget_pairs(n, fraction)
-            rows = {"random": evaluate(truth, names, order[False][:m], k, covariate=alignment, seed=seed),
-                    "active": evaluate(truth, names, order[True][:m], k, covariate=alignment, seed=seed)}
+            rows = {"random": (m, evaluate(truth, names, order[False][:m], k, covariate=alignment, seed=seed)),
+                    "active": (m, evaluate(truth, names, order[True][:m], k, covariate=alignment, seed=seed))}
             if alignment is not None:
-                rows["random, no alignment"] = evaluate(truth, names, order[False][:m], k, seed=seed)
+                rows["random, no alignment"] = (m, evaluate(truth, names, order[False][:m], k, seed=seed))
             random_obs = observed_of(n, order[False][:m])
-            rows["baseline"] = evaluate(truth, names, order[False][:m], k, seed=seed,
-                                        fit=(3, 0.1 * residual_scale(truth, random_obs)))
-            for what, r in rows.items():
-                table.setdefault((fraction, m, what), []).append(r)
-                print_row(fraction, what, m, r)
+            rows["baseline"] = (m, evaluate(truth, names, order[False][:m], k, seed=seed,
+                                            fit=(3, 0.1 * residual_scale(truth, random_obs))))
+            for share in args.pilots if full is not None else []:
+                pilot = pilot_of(full, share, seed)
+                mp = budget_pairs(n, fraction, pilot.evaluations)
+                for active in (False, True):
+                    rows[f"{'active' if active else 'random'} + pilot {share:g}"] = (mp, evaluate(
+                        truth, names, order[active][:mp], k, seed=seed, covariate=alignment, pilot=pilot))
+            for what, (pairs, r) in rows.items():
+                table.setdefault((fraction, pairs, what), []).append(r)
+                print_row(fraction, what, pairs, r)
     if len(args.seeds) > 1:
         print(f"mean over the seeds {args.seeds}:")
         for (fraction, m, what), rs in table.items():
@@ -165,7 +192,7 @@ def main() -> None:
 
 
 def print_row(fraction: float, what: str, m: int, r: dict) -> None:
-    print(f"{fraction:8.2f}  {what:21}  {m:5d}  {r['spearman_hidden']:15.3f}  {r['spearman_all']:12.3f}  "
+    print(f"{fraction:8.2f}  {what:22}  {m:5d}  {r['spearman_hidden']:15.3f}  {r['spearman_all']:12.3f}  "
           f"{r['ari']:5.3f}  {r['coverage']:8.3f}  {r['family_rank']:11.2f}", flush=True)
 
 

@@ -1,5 +1,7 @@
 """`archsim sat --pairs`: a budgeted run through the run store, completed; it resumes, grows and adds models."""
 
+import math
+
 import numpy as np
 import pytest
 from safetensors.torch import load_file, save_file
@@ -150,3 +152,63 @@ def test_random_pair_choice_measures_the_seeded_random_pairs(specs, tmp_path, ca
     labels = [s["label"] for s in specs]
     expected = pair_choice.choose(lambda new: None, N, 20, seed=load_config(config).seed, active=False)
     assert {frozenset(p) for p in measured(tmp_path / "r")} == {frozenset((labels[i], labels[j])) for i, j in expected}
+
+
+def test_a_pilot_runs_every_pair_on_its_images_and_is_combined_with_the_completion(specs, tmp_path, capsys):
+    """--pilot 0.25: every ordered pair evaluated on the first ceil(0.25 n) images of the pilot order, its cost
+    taken off the budget; its outcomes are the full run's on those images; a completed pair's value is the
+    precision-weighted mean of the completion's prediction and its pilot SAT (archsim.sat.pilot)."""
+    from archsim.pipeline.sat_in_store import plan_run
+    from archsim.sat.pilot import pilot_images
+    from archsim.store import RunStore
+
+    config = write_config(tmp_path / "run.yaml", specs)
+    run = tmp_path / "run"
+    code, out, _ = sat(config, run, capsys, "--pairs", "48", "--pilot", "0.25")
+    assert code == 0, out
+    cfg = load_config(config)
+    run_ = build_run(cfg, progress=False)
+    n_images = len(run_.images.labels)
+    images = math.ceil(0.25 * n_images)
+    pairs = int((48 - 8 - 56 * images / n_images) // 2)
+    assert finished_runs(run) == {"attack": 8, "evaluation": 8 + 2 * pairs, "noise": 8, "pilot": 56}
+    assert f"{pairs} of 28 pairs measured" in out and f"a pilot of every pair on {images} images" in out
+    assert "8 noise-control units, 56 pilot units" in out
+    assert (run / "budget.csv").read_text().splitlines()[1].split(",")[-2] == str(images)
+
+    done, report = budgeted_sat.budgeted_sat_in_store(run, cfg, run_, 48, pilot=0.25, progress=False)
+    assert sum(report.ran.values()) == 0  # everything reused
+    c, pilot = done.completion, done.pilot
+    a, b = map(int, np.argwhere(np.triu(done.predicted, 1))[0])
+    m = pilot.result.n_common[a, b] * 2
+    p = max((pilot.result.errors[a, b] + pilot.result.errors[b, a]) / m, 1 / m)
+    v_p, v_c = (1 - p) / (p * m) * (1 - images / n_images), c.cv_rmse ** 2
+    expected = (c.values[a, b] / v_c + pilot.sat[a, b] / v_p) / (1 / v_c + 1 / v_p)
+    assert done.values[a, b] == pytest.approx(expected, rel=1e-9)
+
+    assert sat(config, run, capsys)[0] == 0  # the full run in the same store
+    store = RunStore(run, create=False)
+    try:
+        full = store.sat_result(plan_run(store, cfg, run_), cfg.eps_s)
+    finally:
+        store.close()
+    on_pilot = np.sort(pilot_images(n_images, images))
+    np.testing.assert_array_equal(pilot.result.adv_correct, full.adv_correct[:, :, on_pilot])
+    assert (pilot.result.adv_correct >= 0).any()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--pairs", "48", "--pilot", "1"], "--pilot must be a share of the images in (0, 1)"),
+    (["--pilot", "0.2"], "--pilot is part of a pair budget: give --pairs too"),
+    (["--pairs", "20", "--pilot", "0.2"], "it needs at least 28 (8 white-box + 2 x 4 pairs + 11.2 for the pilot)")])
+def test_bad_pilots_stop_before_any_work(specs, tmp_path, capsys, extra, message):
+    code, out, err = sat(write_config(tmp_path / "run.yaml", specs), tmp_path / "run", capsys, *extra)
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "store.sqlite").exists()
+
+
+def test_dry_run_reports_the_pilot(specs, tmp_path, capsys):
+    code, out, _ = sat(write_config(tmp_path / "run.yaml", specs), tmp_path / "run", capsys, "--dry-run",
+                       "--pairs", "0.5", "--pilot", "0.2")
+    assert code == 0
+    assert "56 pilot" in out and "pair budget: 20 of the 64 evaluations" in out

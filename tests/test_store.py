@@ -214,7 +214,24 @@ def test_store_info_and_gc(tmp_path, zoo_specs, capsys):
     assert main(["store", "info", str(tmp_path / "nothing")]) == 2
 
 
-def test_a_version_1_store_is_migrated_in_place_and_keeps_its_rows(tmp_path):
+V2_UNITS = """
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('attack', 'evaluation', 'noise')),
+    source INTEGER NOT NULL REFERENCES models(id),
+    target INTEGER REFERENCES models(id),
+    dataset INTEGER NOT NULL REFERENCES datasets(id),
+    attack INTEGER NOT NULL REFERENCES attacks(id),
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done')),
+    worker TEXT, lease_until REAL,
+    CHECK ((kind = 'evaluation') = (target IS NOT NULL))"""
+V2_INDEXES = """CREATE UNIQUE INDEX IF NOT EXISTS unit_identity ON units (kind, source, IFNULL(target, 0), dataset, attack);
+CREATE INDEX IF NOT EXISTS unit_status ON units (status)"""
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_store_is_migrated_in_place_and_keeps_its_rows(tmp_path, version):
+    """Versions 1 (no noise kind) and 2 (no pilot kind, no images column), written as those versions wrote
+    them, open as version 3 with every row kept and the new kinds allowed."""
     import sqlite3
 
     from archsim.store import db
@@ -222,21 +239,34 @@ def test_a_version_1_store_is_migrated_in_place_and_keeps_its_rows(tmp_path):
     path = tmp_path / "run" / "store.sqlite"
     path.parent.mkdir()
     old = sqlite3.connect(path)
-    old_units = db.UNITS_COLUMNS.replace("'attack', 'evaluation', 'noise'", "'attack', 'evaluation'").replace(
-        "(kind = 'evaluation') = (target IS NOT NULL)", "(kind = 'attack') = (target IS NULL)")
-    old.executescript(db.SCHEMA.replace(db.UNITS_COLUMNS, old_units) + "; PRAGMA user_version = 1;")
+    units = V2_UNITS
+    if version == 1:
+        units = units.replace("'attack', 'evaluation', 'noise'", "'attack', 'evaluation'").replace(
+            "(kind = 'evaluation') = (target IS NOT NULL)", "(kind = 'attack') = (target IS NULL)")
+    schema = db.SCHEMA.replace(db.UNITS_COLUMNS, units)
+    schema = schema[:schema.index("CREATE UNIQUE INDEX")] + V2_INDEXES + schema[schema.index(";", schema.index(
+        "CREATE INDEX IF NOT EXISTS unit_status")):]
+    old.executescript(schema + f"; PRAGMA user_version = {version};")
     old.execute("INSERT INTO models (key, label, identity, data_config) VALUES ('k', 'm', 'a@1', '{}')")
     old.execute("INSERT INTO datasets (key, n_images, image_shape, image_ids) VALUES ('d', 1, '[3]', '[\"x\"]')")
     old.execute("INSERT INTO attacks (key, config) VALUES ('a', '{}')")
     old.execute("INSERT INTO units (kind, source, dataset, attack, status) VALUES ('attack', 1, 1, 1, 'done')")
+    old.execute("INSERT INTO units (kind, source, target, dataset, attack) VALUES ('evaluation', 1, 1, 1, 1)")
     old.commit()
     with pytest.raises(sqlite3.IntegrityError):
-        old.execute("INSERT INTO units (kind, source, dataset, attack) VALUES ('noise', 1, 1, 1)")
+        old.execute("INSERT INTO units (kind, source, target, dataset, attack) VALUES ('pilot', 1, 1, 1, 1)")
     old.close()
     conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert conn.execute("SELECT kind, status FROM units").fetchall() == [("attack", "done")]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("SELECT kind, target, status, images FROM units ORDER BY id").fetchall() == [
+        ("attack", None, "done", None), ("evaluation", 1, "pending", None)]
     conn.execute("INSERT INTO units (kind, source, dataset, attack) VALUES ('noise', 1, 1, 1)")
+    conn.execute("INSERT INTO units (kind, source, target, dataset, attack, images) VALUES ('pilot', 1, 1, 1, 1, 5)")
+    conn.execute("INSERT INTO units (kind, source, target, dataset, attack, images) VALUES ('pilot', 1, 1, 1, 1, 9)")
+    with pytest.raises(sqlite3.IntegrityError):  # a pilot unit needs its image count, and is unique with it
+        conn.execute("INSERT INTO units (kind, source, target, dataset, attack) VALUES ('pilot', 1, 1, 1, 1)")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO units (kind, source, target, dataset, attack, images) VALUES ('pilot', 1, 1, 1, 1, 5)")
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()

@@ -13,6 +13,10 @@ DIR must then be on a path that every Ray node sees. `--precision bf16`
 (or fp16) runs attacks and evaluations under autocast, a separate set of
 results in the store; `--channels-last` changes the memory layout.
 
+`--pairs B` runs every attack and only a budget of the evaluations, and
+completes the other pairs (`archsim.pipeline.budgeted_sat`); `--pilot F`
+spends part of that budget on every pair on a share F of the images first.
+
 `--dry-run` trains, attacks and evaluates nothing and writes nothing: it
 prints the models still to train, the units to run and to reuse, their FLOPs
 and the estimated time on this device (`archsim.sat.cost`).
@@ -46,6 +50,7 @@ from archsim.sat import pair_choice
 from archsim.sat.censoring import as_least_measured, censored_note
 from archsim.sat.effects import effects_or_reason
 from archsim.sat.pair import nearest_models
+from archsim.sat.pilot import PILOT_NOT_WITH_ADD, check_share, pilot_evaluations
 from archsim.store import RayExecutor, RunStore
 from archsim.terminal_table import format_table
 from archsim.zoo.assemble import assemble
@@ -77,6 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --pairs, how the pairs after the first random matchings are chosen: from the "
                         "completion so far (active, default: the better clustering on the SAT paper's matrix) or at "
                         "random (the higher rank correlation there and on the demo zoo); docs/pair-budget.md")
+    p.add_argument("--pilot", metavar="SHARE", type=float,
+                   help="with --pairs, first evaluate every pair on this share of the images (0.2 did best on the "
+                        "demo zoo; it costs N(N-1) x SHARE of the budget's evaluations) and combine each completed "
+                        "pair with its pilot value (docs/pair-budget.md)")
     p.set_defaults(func=run)
 
 
@@ -87,12 +96,16 @@ def run(args: argparse.Namespace) -> int:
     assembled = assembled_config(args)
     cfg = assembled.cfg
     progress = not args.no_progress
+    if args.pilot is not None and args.pairs is None:
+        raise ArchsimError("--pilot is part of a pair budget: give --pairs too")
     if args.pairs is not None:  # a bad budget stops the run before any work
         n = len(cfg.models)
-        pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, args.pairs))
+        share = 0.0 if args.pilot is None else check_share(args.pilot)
+        pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, args.pairs),
+                                    pilot=pilot_evaluations(n, share))
     if args.dry_run:  # plans on an in-memory copy of the store: writes nothing
         print(dry_run(args.out, cfg, build_run(cfg, progress=False, train=False, place=False),
-                      budget=args.pairs).summary())
+                      budget=args.pairs, pilot=args.pilot).summary())
         return 0
     RunStore(args.out).close()  # a damaged store stops the run before any training
     run_ = build_run(cfg, progress=progress, place=False)  # the executor places the models on the device
@@ -118,7 +131,8 @@ def budgeted(args: argparse.Namespace, assembled, run_, make_executor, start: fl
     """--pairs: the budget's units through the store, the rest completed; the budget line, then the summary."""
     cfg = assembled.cfg
     done, report = budgeted_sat_in_store(args.out, cfg, run_, args.pairs, active=args.pair_choice == "active",
-                                         progress=not args.no_progress, make_executor=make_executor)
+                                         pilot=args.pilot, progress=not args.no_progress,
+                                         make_executor=make_executor)
     paths = {**done.write(args.out), "config": write_run_config(args.out, assembled.raw),
              "heatmap": completed_heatmap(done, args.out)}
     print(done.summary())
@@ -140,6 +154,8 @@ def completed_heatmap(done, out):
 
 def add(args: argparse.Namespace) -> int:
     """--add: the run directory's models and the new ones, through its store; the cost first, then the new rows."""
+    if args.pilot is not None:
+        raise ArchsimError(PILOT_NOT_WITH_ADD)
     if args.models or args.data or args.n or args.validation or args.resolution or args.dry_run:
         raise ArchsimError("--add keeps the run's models and images: drop --models, --data, --n, --validation, "
                            "--resolution and --dry-run")

@@ -22,8 +22,10 @@ import numpy as np
 
 import attacks
 from archsim.config import RunConfig
+from archsim.pipeline.budgeted_sat import pilot_plan
 from archsim.pipeline.sat_in_store import plan_run
 from archsim.sat import cost, pair_choice
+from archsim.sat.pilot import pilot_evaluations
 from archsim.store import RunStore
 from archsim.zoo.build import Run
 
@@ -39,6 +41,7 @@ class DryRun:
     device: str
     precision: str
     budget: int | None = None  # the evaluations a pair budget buys (--pairs), else None
+    pilot: tuple[int, float] | None = None  # a pilot's images and its cost in evaluations (--pilot), else None
 
     def summary(self) -> str:
         """The lines `archsim sat --dry-run` prints."""
@@ -49,11 +52,14 @@ class DryRun:
         lines = ["dry run: nothing is trained, attacked or evaluated",
                  f"{len(self.flops)} models, {self.n_images} images; models still to train: {len(self.to_train)}"
                  + (f" ({', '.join(self.to_train)})" if self.to_train else ""),
-                 f"units to run: {units['attack']} attack, {units['evaluation']} evaluation, {units['noise']} noise "
-                 f"({sum(units.values())}); reused from the store: {self.reused}",
+                 f"units to run: {units['attack']} attack, {units['evaluation']} evaluation, {units['noise']} noise"
+                 + (f", {units['pilot']} pilot" if units.get("pilot") else "")
+                 + f" ({sum(units.values())}); reused from the store: {self.reused}",
                  *([f"pair budget: {self.budget} of the {n * n} evaluations ({self.budget / (n * n):.0%}), chosen as "
                     "the run goes; the other pairs are completed (those the store has are reused, so at most "
                     f"{units['evaluation']} run)"] if self.budget is not None else []),
+                 *([f"pilot: every ordered pair on {self.pilot[0]} of the {self.n_images} images, the cost of "
+                    f"{self.pilot[1]:.4g} evaluations, off the budget"] if self.pilot else []),
                  f"forward pass per image: {f.min() / 1e9:.3g} to {f.max() / 1e9:.3g} GFLOP (median "
                  f"{np.median(f) / 1e9:.3g}); the units to run: {c.total_flops / 1e12:.3g} TFLOP"
                  + (f" ({shares})" if shares else ""),
@@ -63,9 +69,11 @@ class DryRun:
         return "\n".join(lines)
 
 
-def dry_run(out_dir, cfg: RunConfig, run_: Run, *, budget: float | None = None) -> DryRun:
+def dry_run(out_dir, cfg: RunConfig, run_: Run, *, budget: float | None = None,
+            pilot: float | None = None) -> DryRun:
     """The plan and cost of `cfg`'s SAT in `out_dir` (module docstring); `run_` from build_run(train=False). With
-    a pair `budget` (`--pairs`), the evaluations to run are at most the budget's (`archsim.sat.pair_choice`)."""
+    a pair `budget` (`--pairs`), the evaluations to run are at most the budget's (`archsim.sat.pair_choice`),
+    less a `pilot` share's (`--pilot`: N (N - 1) pilot units, each on that share of the images)."""
     untrained = list(run_.untrained)
     store = RunStore(out_dir, scratch=True)
     try:
@@ -85,14 +93,21 @@ def dry_run(out_dir, cfg: RunConfig, run_: Run, *, budget: float | None = None) 
     flops = {s.label: cost.forward_flops(run_.models[s.label], shape) for s in cfg.models}
     n_images = len(run_.images.labels)
     evaluations = None
+    images, share = pilot_plan(pilot, n_images)
     if budget is not None:
         n = len(cfg.models)
-        evaluations = n + 2 * pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, budget))
+        evaluations = n + 2 * pair_choice.pairs_in_budget(n, pair_choice.budget_evaluations(n * n, budget),
+                                                          pilot=pilot_evaluations(n, share))
         todo = [u for u in todo if u[0] != "evaluation"] + _budgeted_evaluations(evaluations, list(flops))
     units = cost.units_cost(todo, flops, n_images, cost.attack_steps(cfg.attack))
+    if images:  # every ordered pair on the pilot's images (those the store has are counted as to run)
+        n = len(cfg.models)
+        units = cost.Cost({**units.flops, "pilot": images * (n - 1) * float(sum(flops.values()))},
+                          {**units.units, "pilot": n * (n - 1)})
     rate = cost.matmul_rate(cfg.torch_device(), cfg.precision)
     return DryRun(untrained, units.with_rate(cost.EFFICIENCY * rate), reused, flops, n_images, rate,
-                  str(cfg.torch_device()), cfg.precision, evaluations)
+                  str(cfg.torch_device()), cfg.precision, evaluations,
+                  (images, pilot_evaluations(len(cfg.models), share)) if images else None)
 
 
 def _budgeted_evaluations(evaluations: int, labels: list[str]) -> list[tuple]:

@@ -9,6 +9,9 @@
     precision.py  fp32 / bf16 autocast for attacks and evaluations
     cost.py       the cost model: FLOPs and units of a run
     engine.py     sat_matrix: the whole computation in memory
+    adaptive.py   a pair's images in rounds, stopped at a target interval width
+    completion.py, alignment.py, pair_choice.py, pilot.py, budgeted.py: a pair budget (`--pairs`): which
+                  pairs to measure, and the others completed from them, the attacks' alignment and a pilot
 
 May import: `attacks` and archsim's foundation (errors, files, matrices, options).
 The store (`archsim.store`) builds on these; SAT run through the store for a

@@ -5,8 +5,11 @@ diagonal units (each model on its own adversarial images: its white-box
 success) always run; the rest buys unordered pairs, each 2 evaluations (both
 directions share X_AB and pool into one SAT value):
 
-    pairs_in_budget(n, evaluations) = (evaluations - N) // 2, at most N (N - 1) / 2
+    pairs_in_budget(n, evaluations) = (evaluations - N - pilot) // 2, at most N (N - 1) / 2
     budget_evaluations(n, spec)     = spec x N^2 for a fraction in (0, 1], spec itself for a count above 1
+
+where `pilot` is what a pilot costs in evaluations (`archsim.sat.pilot`: every
+ordered pair on a share f of the images, N (N - 1) f; 0 without one).
 
 The pairs come in a fixed order, so that a larger budget chooses a superset of
 a smaller one's pairs and a resumed run chooses what an uninterrupted one did:
@@ -75,23 +78,24 @@ def budget_evaluations(total: int, spec: float) -> int:
     return min(int(spec), total)
 
 
-def pairs_in_budget(n: int, evaluations: int, *, added: int = 0) -> int:
-    """Unordered pairs that `evaluations` units buy beside the diagonal ones, for a run of n models (`added` = 0)
-    or for `added` models added to n - added. ArchsimError when that cannot give each model (each added
-    model) an observed pair: ceil(n / 2) pairs (`added` pairs)."""
+def pairs_in_budget(n: int, evaluations: int, *, added: int = 0, pilot: float = 0.0) -> int:
+    """Unordered pairs that `evaluations` units buy beside the diagonal ones and a `pilot` of that many
+    evaluations' cost, for a run of n models (`added` = 0) or for `added` models added to n - added. ArchsimError
+    when that cannot give each model (each added model) an observed pair: ceil(n / 2) pairs (`added` pairs)."""
     if n < 3:
         raise ArchsimError(f"--pairs completes a matrix from some of its pairs and needs at least 3 models; got {n}")
     k = added or n
     pairs_total = n * (n - 1) // 2 - (n - k) * (n - k - 1) // 2
     least_pairs = added or math.ceil(n / 2)
-    least = k + 2 * least_pairs
+    least = math.ceil(k + 2 * least_pairs + pilot - 1e-9)
     if evaluations < least:
         whole = k * k + 2 * k * (n - k)
         who = f"each of the {k} models" if not added else f"each of the {k} added model(s)"
+        spent = f" + {pilot:.4g} for the pilot" if pilot else ""
         raise ArchsimError(f"a budget of {evaluations} evaluations is too small to give {who} an observed pair: "
-                           f"it needs at least {least} ({k} white-box + 2 x {least_pairs} pairs), "
+                           f"it needs at least {least} ({k} white-box + 2 x {least_pairs} pairs{spent}), "
                            f"{least / whole:.1%} of the {whole}")
-    return min((evaluations - k) // 2, pairs_total)
+    return min(int((evaluations - k - pilot + 1e-9) // 2), pairs_total)
 
 
 def design(n: int, seed: int) -> list[tuple[int, int]]:

@@ -5,9 +5,11 @@ Tables (ids are SQLite integers; `key` columns are content hashes, see `archsim.
     models               id, key, label, identity (arch@weights hash), data_config (JSON)
     datasets             id, key, n_images, image_shape (JSON), image_ids (JSON list)
     attacks              id, key, config (JSON: attack config, seed, batch sizes)
-    units                id, kind (attack | evaluation | noise), source, target (evaluation only), dataset,
-                         attack, status (pending | running | done), worker, lease_until; a noise unit
-                         evaluates its model on random noise of the attack's norm and eps (the control)
+    units                id, kind (attack | evaluation | noise | pilot), source, target (evaluation and pilot
+                         only), dataset, attack, images (pilot only), status (pending | running | done), worker,
+                         lease_until; a noise unit evaluates its model on random noise of the attack's norm
+                         and eps (the control); a pilot unit is an evaluation on only the first `images`
+                         images of the dataset's pilot order (`archsim.store.pilot`)
     unit_runs            id, unit, worker, started, finished, ran_on, result (done | failed |
                          interrupted | lost | corrupt): one row each time a unit starts, so what ran,
                          where and how it ended is on record
@@ -24,8 +26,9 @@ image ids: for 69 models on 5000 images that is 4761 rows of 5 kB instead of
 in autocommit mode (with `read_only`, reading only: `archsim store info` works on a
 store in a folder it cannot write); writes go through `with transaction(conn):`, which takes
 the write lock up front (BEGIN IMMEDIATE), so concurrent writers queue instead
-of failing half-way. A version-1 store (no noise units) is migrated in place:
-the units table is rebuilt with the wider CHECK, every row kept.
+of failing half-way. An older store is migrated in place: the units table is
+rebuilt with the wider CHECKs (version 1: no noise units; version 2: no pilot
+units and no `images` column), every row kept.
 
 Waiting for the lock: `transaction` asks for it again every WAIT_SLICE_S (so Ctrl-C
 is heard at once), says on stderr, after WAIT_NOTICE_S, that it waits and for
@@ -48,7 +51,7 @@ from pathlib import Path
 from archsim.errors import ArchsimError
 from archsim.store.sqlite_errors import BUSY, LOCKED, explain
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 120
 WAIT_NOTICE_S = 5
 WAIT_SLICE_S = 0.5
@@ -82,15 +85,18 @@ CREATE TABLE IF NOT EXISTS adversarial_outcomes (
 """
 UNITS_COLUMNS = """
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('attack', 'evaluation', 'noise')),
+    kind TEXT NOT NULL CHECK (kind IN ('attack', 'evaluation', 'noise', 'pilot')),
     source INTEGER NOT NULL REFERENCES models(id),
     target INTEGER REFERENCES models(id),
     dataset INTEGER NOT NULL REFERENCES datasets(id),
     attack INTEGER NOT NULL REFERENCES attacks(id),
     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done')),
     worker TEXT, lease_until REAL,
-    CHECK ((kind = 'evaluation') = (target IS NOT NULL))"""
-UNITS_INDEXES = """CREATE UNIQUE INDEX IF NOT EXISTS unit_identity ON units (kind, source, IFNULL(target, 0), dataset, attack);
+    images INTEGER CHECK (images IS NULL OR images > 0),
+    CHECK ((kind IN ('evaluation', 'pilot')) = (target IS NOT NULL)),
+    CHECK ((kind = 'pilot') = (images IS NOT NULL))"""
+UNITS_INDEXES = """CREATE UNIQUE INDEX IF NOT EXISTS unit_identity ON units (kind, source, IFNULL(target, 0), dataset, attack,
+    IFNULL(images, 0));
 CREATE INDEX IF NOT EXISTS unit_status ON units (status)"""
 SCHEMA = SCHEMA.replace("UNITS_COLUMNS", UNITS_COLUMNS).replace("UNITS_INDEXES", UNITS_INDEXES)
 
@@ -161,8 +167,8 @@ def _set_up(conn: sqlite3.Connection, path: Path, create: bool) -> sqlite3.Conne
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
-            _migrate_v1(conn)
+        if conn.execute("PRAGMA user_version").fetchone()[0] in (1, 2):
+            _migrate(conn)
         with transaction(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
@@ -195,7 +201,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
             if mode == "mode=ro" and isinstance(e, sqlite3.OperationalError):
                 continue
             raise ArchsimError(explain(e, path)) from None
-        if version not in (1, SCHEMA_VERSION):
+        if version not in (1, 2, SCHEMA_VERSION):  # an older one is read as it is (`archsim store info`)
             conn.close()
             raise ArchsimError(f"{path} is not an archsim run store (schema version {version})")
         return conn
@@ -246,20 +252,22 @@ def _begin(conn: sqlite3.Connection, wait_s: float, quiet: bool) -> None:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
 
 
-def _migrate_v1(conn: sqlite3.Connection) -> None:
-    """Version 1 -> 2: rebuild `units` with the noise kind allowed (SQLite cannot alter a CHECK)."""
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Version 1 or 2 -> 3: rebuild `units` with the noise and pilot kinds allowed and the `images` column
+    (SQLite cannot alter a CHECK); every row kept, `images` NULL."""
     conn.execute("PRAGMA foreign_keys = OFF")
     try:
         with transaction(conn):
-            if conn.execute("PRAGMA user_version").fetchone()[0] != 1:
+            if conn.execute("PRAGMA user_version").fetchone()[0] not in (1, 2):
                 return  # another process migrated it meanwhile
-            conn.execute(f"CREATE TABLE units_v2 ({UNITS_COLUMNS})")
-            conn.execute("INSERT INTO units_v2 SELECT id, kind, source, target, dataset, attack, status, worker, "
+            conn.execute(f"CREATE TABLE units_new ({UNITS_COLUMNS})")
+            conn.execute("INSERT INTO units_new (id, kind, source, target, dataset, attack, status, worker, "
+                         "lease_until) SELECT id, kind, source, target, dataset, attack, status, worker, "
                          "lease_until FROM units")
             conn.execute("DROP TABLE units")
-            conn.execute("ALTER TABLE units_v2 RENAME TO units")
+            conn.execute("ALTER TABLE units_new RENAME TO units")
             for statement in UNITS_INDEXES.split(";"):
                 conn.execute(statement)
-            conn.execute("PRAGMA user_version = 2")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     finally:
         conn.execute("PRAGMA foreign_keys = ON")

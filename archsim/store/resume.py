@@ -48,6 +48,7 @@ class RunReport:
 
     def summary(self) -> str:
         noise = f", {self.ran['noise']} noise-control units" if self.ran["noise"] else ""
+        noise += f", {self.ran['pilot']} pilot units" if self.ran["pilot"] else ""
         text = (f"ran {self.ran['attack']} attack and {self.ran['evaluation']} evaluation units{noise}; "
                 f"{self.reused} reused from the store")
         if self.recomputed:

@@ -14,6 +14,8 @@
     store.units_to_do(plan)                         # [(kind, source, target)] not done
     store.sat_result(plan, eps_s)                   # SATResult derived from the stored outcomes
     plan.only(pairs)                                # the plan with only some evaluations (a budgeted run)
+    store.add_pilot(plan, images)                   # the plan with pilot units: every pair on a few images
+    store.pilot_result(plan, eps_s)                 # SATResult of every pair on the pilot images
     store.done_pairs(plan)                          # [(i, j)] label pairs evaluated both ways
 
 For N models the plan has N attack units (source, dataset, attack) and N^2
@@ -23,6 +25,12 @@ start once s's adversarial set and t's clean outcomes are stored. A unit is
 claimed inside one write transaction (pending -> running, leased to the
 worker, a `unit_runs` row added); units whose lease ran out or whose local
 worker process is gone are taken back first (see `archsim.store.leases`).
+
+A budgeted run may add a pilot (`add_pilot`): a pilot unit (source, target,
+images) evaluates target on source's adversarial images of only the first
+`images` images of the dataset's pilot order (`archsim.sat.pilot`), for every
+pair of distinct models, and runs like an evaluation. A plan sees the pilot
+units of its own `pilot` image count only.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import numpy as np
 
 from archsim.errors import ArchsimError, one_line
 from archsim.sat.advset import AdvSet
+from archsim.sat.pilot import pilot_images
 from archsim.sat.result import SATResult
 from archsim.store.db import connect, scratch_copy, transaction
 from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
@@ -51,7 +60,8 @@ _IN_PLAN = """u.dataset = :dataset AND u.attack = :attack
     AND u.source IN (SELECT value FROM json_each(:models))
     AND (u.target IS NULL OR u.target IN (SELECT value FROM json_each(:models)))
     AND (u.kind != 'evaluation' OR :pairs IS NULL
-         OR (u.source || ',' || u.target) IN (SELECT value FROM json_each(:pairs)))"""
+         OR (u.source || ',' || u.target) IN (SELECT value FROM json_each(:pairs)))
+    AND (u.kind != 'pilot' OR u.images = :pilot)"""
 
 _CLAIMABLE_WHERE = f"""u.status = 'pending' AND {_IN_PLAN}
   AND (u.kind IN ('attack', 'noise') OR (
@@ -59,11 +69,12 @@ _CLAIMABLE_WHERE = f"""u.status = 'pending' AND {_IN_PLAN}
                 WHERE a.kind = 'attack' AND a.status = 'done' AND a.source = u.source
                   AND a.dataset = u.dataset AND a.attack = u.attack)
         AND EXISTS (SELECT 1 FROM clean_outcomes c WHERE c.model = u.target AND c.dataset = u.dataset)))"""
-# attacks first, then the noise controls, then the evaluations target by target (one placement per target)
+# attacks first, then the noise controls, then the evaluations and pilots target by target (one placement per
+# target)
 _CLAIMABLE = f"""SELECT u.id, u.kind, u.source, u.target FROM units u WHERE {_CLAIMABLE_WHERE}
 ORDER BY CASE u.kind WHEN 'attack' THEN 0 WHEN 'noise' THEN 1 ELSE 2 END, u.target, u.source LIMIT 1"""
 _CLAIMABLE_FOR_TARGET = f"""SELECT u.id, u.kind, u.source, u.target FROM units u WHERE {_CLAIMABLE_WHERE}
-  AND u.kind = 'evaluation' AND u.target = :target AND u.id != :first ORDER BY u.source LIMIT :more"""
+  AND u.kind = :kind AND u.target = :target AND u.id != :first ORDER BY u.source LIMIT :more"""
 
 
 def check_not_damaged(run_dir: Path) -> None:
@@ -92,6 +103,7 @@ class Plan:
     attack_key: str
     attack_config: dict  # see archsim.store.keys.attack_entry
     evaluations: tuple[tuple[int, int], ...] | None = None  # (source, target) model ids; None: all N^2
+    pilot: int | None = None  # the pilot's image count (`RunStore.add_pilot`); None: no pilot units
 
     def name(self, model_id: int) -> str:
         return self.labels[self.model_ids.index(model_id)]
@@ -107,7 +119,7 @@ class Plan:
     def params(self) -> dict:
         pairs = None if self.evaluations is None else json.dumps([f"{s},{t}" for s, t in self.evaluations])
         return {"dataset": self.dataset, "attack": self.attack, "models": json.dumps(sorted(set(self.model_ids))),
-                "pairs": pairs}
+                "pairs": pairs, "pilot": self.pilot}
 
 
 @dataclass(frozen=True)
@@ -116,14 +128,14 @@ class Claim:
 
     unit: int
     run: int  # unit_runs id
-    kind: str  # attack | evaluation | noise
+    kind: str  # attack | evaluation | noise | pilot
     source: int
     target: int | None
     output: str | None = None  # attack: where to write the adversarial set
     clean: np.ndarray | None = None  # attack, noise: the source's stored clean outcomes, when known
-    advset: FileRecord | None = None  # evaluation: the source's adversarial set
-    attack_unit: int | None = None  # evaluation: the unit that made it
-    keep: np.ndarray | None = None  # evaluation: the target's clean outcomes
+    advset: FileRecord | None = None  # evaluation, pilot: the source's adversarial set
+    attack_unit: int | None = None  # evaluation, pilot: the unit that made it
+    keep: np.ndarray | None = None  # evaluation: the target's clean outcomes; pilot: those on the pilot images
 
 
 class RunStore:
@@ -210,6 +222,19 @@ class RunStore:
         return Plan([m.label for m in models], ids, {i: m.key for i, m in zip(ids, models)}, d, dataset.key,
                     list(dataset.image_ids), a, attack.key, attack.config)
 
+    def add_pilot(self, plan: Plan, images: int) -> Plan:
+        """`plan` with a pilot of `images` images (module docstring): its pilot units added (what exists is kept),
+        one per ordered pair of distinct models."""
+        if not 0 < images <= len(plan.image_ids):
+            raise ValueError(f"a pilot needs 1 to {len(plan.image_ids)} images; got {images}")
+        distinct = list(dict.fromkeys(plan.model_ids))
+        with transaction(self.conn):
+            self.conn.executemany("INSERT OR IGNORE INTO units (kind, source, target, dataset, attack, images) "
+                                  "VALUES ('pilot', ?, ?, ?, ?, ?)",
+                                  [(s, t, plan.dataset, plan.attack, images) for s in distinct for t in distinct
+                                   if s != t])
+        return replace(plan, pilot=images)
+
     def claim(self, plan: Plan, worker: str) -> Claim | None:
         """Take the next unit of `plan` that can run now (attacks first), or None."""
         claims = self.claim_batch(plan, worker, 1)
@@ -226,9 +251,9 @@ class RunStore:
             if first is None:
                 return []
             rows = [first]
-            if first[1] == "evaluation" and limit > 1:
-                rows += c.execute(_CLAIMABLE_FOR_TARGET,
-                                  {**plan.params, "target": first[3], "first": first[0], "more": limit - 1}).fetchall()
+            if first[1] in ("evaluation", "pilot") and limit > 1:
+                rows += c.execute(_CLAIMABLE_FOR_TARGET, {**plan.params, "kind": first[1], "target": first[3],
+                                                          "first": first[0], "more": limit - 1}).fetchall()
             return [self._take(plan, worker, now, *row) for row in rows]
 
     def _take(self, plan: Plan, worker: str, now: float, unit: int, kind: str, source: int,
@@ -248,8 +273,11 @@ class RunStore:
             "SELECT a.id, s.path, s.sha256, s.bytes FROM units a JOIN adversarial_sets s ON s.unit = a.id "
             "WHERE a.kind = 'attack' AND a.source = ? AND a.dataset = ? AND a.attack = ?",
             (source, plan.dataset, plan.attack)).fetchone()
+        keep = self._clean(target, plan.dataset)
+        if kind == "pilot":
+            keep = keep & np.isin(np.arange(len(keep)), pilot_images(len(keep), plan.pilot))
         return Claim(unit, run, kind, source, target, advset=FileRecord(path, sha, size),
-                     attack_unit=attack_unit, keep=self._clean(target, plan.dataset))
+                     attack_unit=attack_unit, keep=keep)
 
     def record(self, claim: Claim, result) -> bool:
         """Store a finished unit's outcomes; False (nothing stored) when the worker lost its lease."""
@@ -375,6 +403,27 @@ class RunStore:
             observed = np.array([[(s, t) in done and (t, s) in done for t in ids] for s in ids])
         return SATResult(list(plan.labels), clean, adv, eps_s, image_ids=list(plan.image_ids),
                          noise_correct=noise if rows else None, observed=observed)
+
+    def pilot_result(self, plan: Plan, eps_s: float) -> SATResult:
+        """The SATResult of `plan`'s labels on its pilot images only (`plan.pilot` of them, in the dataset's
+        order): every pair's outcomes from its pilot units, each model's own from its evaluation unit (the
+        pilot and white-box units must be done)."""
+        n = len(plan.image_ids)
+        images = np.sort(pilot_images(n, plan.pilot))
+        index = {}
+        for i, model_id in enumerate(plan.model_ids):
+            index.setdefault(model_id, []).append(i)
+        clean = np.zeros((len(plan.labels), len(images)), dtype=bool)
+        for model_id, rows in index.items():
+            clean[rows] = self._clean(model_id, plan.dataset)[images]
+        adv = np.full((len(plan.labels), len(plan.labels), len(images)), -1, dtype=np.int8)
+        for kind, source, target, blob in self.conn.execute(
+                f"SELECT u.kind, u.source, u.target, o.correct FROM units u JOIN adversarial_outcomes o "
+                f"ON o.unit = u.id WHERE (u.kind = 'pilot' OR (u.kind = 'evaluation' AND u.source = u.target)) "
+                f"AND u.status = 'done' AND {_IN_PLAN}", plan.params):
+            for s in index[source]:
+                adv[s, index[target]] = np.frombuffer(blob, dtype=np.int8)[images]
+        return SATResult(list(plan.labels), clean, adv, eps_s, image_ids=[plan.image_ids[i] for i in images])
 
     def _clean(self, model: int, dataset: int) -> np.ndarray | None:
         row = self.conn.execute("SELECT correct FROM clean_outcomes WHERE model = ? AND dataset = ?",
