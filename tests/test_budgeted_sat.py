@@ -83,15 +83,19 @@ def test_raising_the_budget_reuses_every_unit(specs, tmp_path, capsys):
     assert all(r.count("done") == 1 and len(r) == 1 for r in runs_per_unit(run).values())  # nothing ran twice
 
 
-def test_a_killed_budgeted_run_resumes_like_an_uninterrupted_one(specs, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("extra, kill_at, done_before", [
+    ((), 3, (8 + 8, 64)),  # after the attacks and the design, the first active round: killed after its first unit
+    (("--pilot", "0.25"), 1, (0, 8 + 8 + 56))])  # the attacks, noise controls and pilot: killed after one unit
+def test_a_killed_budgeted_run_resumes_like_an_uninterrupted_one(specs, tmp_path, capsys, monkeypatch, extra,
+                                                                 kill_at, done_before):
     config = write_config(tmp_path / "run.yaml", specs)
-    assert sat(config, tmp_path / "whole", capsys, "--pairs", "48")[0] == 0
+    assert sat(config, tmp_path / "whole", capsys, "--pairs", "48", *extra)[0] == 0
 
     real, calls = budgeted_sat.run_plan, []
 
     def killed_in_round_two(store, plan, executor, **kw):
         calls.append(1)
-        if len(calls) == 3:  # after the attacks and the design, the first active round: killed after its first unit
+        if len(calls) == kill_at:
             claim_one = type(executor).submit
 
             def submit_then_die(self, job):
@@ -102,11 +106,11 @@ def test_a_killed_budgeted_run_resumes_like_an_uninterrupted_one(specs, tmp_path
 
     monkeypatch.setattr(budgeted_sat, "run_plan", killed_in_round_two)
     assert main(["sat", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress", "--pairs",
-                 "48"]) == 130  # interrupted, what was finished kept
+                 "48", *extra]) == 130  # interrupted, what was finished kept
     monkeypatch.undo()
     before = sum(finished_runs(tmp_path / "run").values())
-    assert 8 + 8 < before < 64  # the attacks, the design's evaluations and part of a round were done
-    assert sat(config, tmp_path / "run", capsys, "--pairs", "48")[0] == 0
+    assert done_before[0] < before < done_before[1]  # part of the work was done
+    assert sat(config, tmp_path / "run", capsys, "--pairs", "48", *extra)[0] == 0
     assert measured(tmp_path / "run") == measured(tmp_path / "whole")
     assert (tmp_path / "run" / "sat.csv").read_text() == (tmp_path / "whole" / "sat.csv").read_text()
     assert all(r.count("done") == 1 for r in runs_per_unit(tmp_path / "run").values())
@@ -175,6 +179,8 @@ def test_a_pilot_runs_every_pair_on_its_images_and_is_combined_with_the_completi
     assert f"{pairs} of 28 pairs measured" in out and f"a pilot of every pair on {images} images" in out
     assert "8 noise-control units, 56 pilot units" in out
     assert (run / "budget.csv").read_text().splitlines()[1].split(",")[-2] == str(images)
+    assert main(["store", "info", str(run)]) == 0
+    assert ["pilot", "56", "0", "0"] in [line.split() for line in capsys.readouterr().out.splitlines()]
 
     done, report = budgeted_sat.budgeted_sat_in_store(run, cfg, run_, 48, pilot=0.25, progress=False)
     assert sum(report.ran.values()) == 0  # everything reused

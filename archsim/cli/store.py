@@ -1,7 +1,7 @@
 """`archsim store info|gc|reset DIR`: look after a run store.
 
-`info` lists the models, datasets and attacks in the store, its units (attack
-and evaluation) done, running and pending, and the bytes on disk; it only
+`info` lists the models, datasets and attacks in the store, its units (attack,
+evaluation, and noise and pilot where it has them) done, running and pending, and the bytes on disk; it only
 reads, so it works on a store in a read-only folder. `--verify` also runs
 SQLite's integrity_check and checks every adversarial set's sha256. `gc`
 removes tensor files that the database does not reference (left by killed
@@ -57,7 +57,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"datasets: {len(s.datasets)}" + "".join(f"\n  {n} images of shape {shape}" for n, shape in s.datasets))
     print(f"attacks: {len(s.attacks)}" + "".join(f"\n  {a}" for a in s.attacks))
     print(f"units:       {'done':>6} {'running':>8} {'pending':>8}")
-    for kind in ("attack", "evaluation"):
+    for kind in ["attack", "evaluation"] + [k for k in ("noise", "pilot") if any(u[0] == k for u in s.units)]:
         print(f"  {kind:<10} " + " ".join(f"{s.units[(kind, st)]:>{w}}" for st, w in
                                          (("done", 6), ("running", 8), ("pending", 8))))
     per_image = f", {s.adversarial_bytes / s.adversarial_images:,.0f} bytes per image" if s.adversarial_images else ""

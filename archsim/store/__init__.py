@@ -12,8 +12,9 @@ restarted, and several processes can share one store (archsim.store.runstore);
 
 from archsim.store.executors import LocalExecutor, ProcessExecutor, RayExecutor
 from archsim.store.keys import attack_entry, dataset_entry, model_entry
+from archsim.store.plan import Plan
 from archsim.store.resume import RunReport, run_plan
-from archsim.store.runstore import Plan, RunStore
+from archsim.store.runstore import RunStore
 from archsim.store.tensors import CorruptTensorFile
 
 __all__ = ["CorruptTensorFile", "LocalExecutor", "Plan", "ProcessExecutor", "RayExecutor", "RunReport", "RunStore", "attack_entry",

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 import attacks
 from archsim.store.jobs import AttackJob, EvaluationDone, EvaluationJob, NoiseJob
 from archsim.store.leases import Heartbeat, new_worker_id
-from archsim.store.runstore import Claim, Plan, RunStore
+from archsim.store.plan import Claim, Plan
+from archsim.store.runstore import RunStore
 from archsim.store.tensors import CorruptTensorFile, resolve
 
 POLL_S = 0.5

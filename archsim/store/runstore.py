@@ -39,7 +39,7 @@ import json
 import sqlite3
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,31 +51,11 @@ from archsim.sat.result import SATResult
 from archsim.store.db import connect, scratch_copy, transaction
 from archsim.store.keys import AttackEntry, DatasetEntry, ModelEntry
 from archsim.store.leases import LEASE_S, is_gone
+from archsim.store.plan import CLAIMABLE, CLAIMABLE_FOR_TARGET, IN_PLAN, Claim, Plan
 from archsim.store.sqlite_errors import explain
 from archsim.store.tensors import TENSOR_DIR, FileRecord, read_advset, resolve
 
 DB_NAME = "store.sqlite"
-
-_IN_PLAN = """u.dataset = :dataset AND u.attack = :attack
-    AND u.source IN (SELECT value FROM json_each(:models))
-    AND (u.target IS NULL OR u.target IN (SELECT value FROM json_each(:models)))
-    AND (u.kind != 'evaluation' OR :pairs IS NULL
-         OR (u.source || ',' || u.target) IN (SELECT value FROM json_each(:pairs)))
-    AND (u.kind != 'pilot' OR u.images = :pilot)"""
-
-_CLAIMABLE_WHERE = f"""u.status = 'pending' AND {_IN_PLAN}
-  AND (u.kind IN ('attack', 'noise') OR (
-        EXISTS (SELECT 1 FROM units a JOIN adversarial_sets s ON s.unit = a.id
-                WHERE a.kind = 'attack' AND a.status = 'done' AND a.source = u.source
-                  AND a.dataset = u.dataset AND a.attack = u.attack)
-        AND EXISTS (SELECT 1 FROM clean_outcomes c WHERE c.model = u.target AND c.dataset = u.dataset)))"""
-# attacks first, then the noise controls, then the evaluations and pilots target by target (one placement per
-# target)
-_CLAIMABLE = f"""SELECT u.id, u.kind, u.source, u.target FROM units u WHERE {_CLAIMABLE_WHERE}
-ORDER BY CASE u.kind WHEN 'attack' THEN 0 WHEN 'noise' THEN 1 ELSE 2 END, u.target, u.source LIMIT 1"""
-_CLAIMABLE_FOR_TARGET = f"""SELECT u.id, u.kind, u.source, u.target FROM units u WHERE {_CLAIMABLE_WHERE}
-  AND u.kind = :kind AND u.target = :target AND u.id != :first ORDER BY u.source LIMIT :more"""
-
 
 def check_not_damaged(run_dir: Path) -> None:
     """ArchsimError when RUN_DIR/tensors holds files but the database is missing or empty (0 bytes)."""
@@ -87,55 +67,6 @@ def check_not_damaged(run_dir: Path) -> None:
         raise ArchsimError(f"run store {run_dir} is damaged: {DB_NAME} is {'empty' if db.is_file() else 'missing'} "
                            f"but {TENSOR_DIR}/ holds {files} file(s); `archsim store reset {run_dir}` deletes the "
                            "store (database and tensors, not the output files) so that the next run starts afresh")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The units for some models on one dataset under one attack."""
-
-    labels: list[str]
-    model_ids: list[int]  # per label; labels with the same content share an id
-    model_keys: dict[int, str]
-    dataset: int
-    dataset_key: str
-    image_ids: list[str]
-    attack: int
-    attack_key: str
-    attack_config: dict  # see archsim.store.keys.attack_entry
-    evaluations: tuple[tuple[int, int], ...] | None = None  # (source, target) model ids; None: all N^2
-    pilot: int | None = None  # the pilot's image count (`RunStore.add_pilot`); None: no pilot units
-
-    def name(self, model_id: int) -> str:
-        return self.labels[self.model_ids.index(model_id)]
-
-    def only(self, pairs) -> Plan:
-        """This plan with only the evaluations of `pairs`, (i, j) label indices, both directions of each, and
-        every model's own (its white-box success); attacks and noise controls as they were."""
-        ids = self.model_ids
-        chosen = {(i, i) for i in ids} | {(ids[i], ids[j]) for i, j in pairs} | {(ids[j], ids[i]) for i, j in pairs}
-        return replace(self, evaluations=tuple(sorted(chosen)))
-
-    @property
-    def params(self) -> dict:
-        pairs = None if self.evaluations is None else json.dumps([f"{s},{t}" for s, t in self.evaluations])
-        return {"dataset": self.dataset, "attack": self.attack, "models": json.dumps(sorted(set(self.model_ids))),
-                "pairs": pairs, "pilot": self.pilot}
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A unit taken by a worker, with what it needs from the store."""
-
-    unit: int
-    run: int  # unit_runs id
-    kind: str  # attack | evaluation | noise | pilot
-    source: int
-    target: int | None
-    output: str | None = None  # attack: where to write the adversarial set
-    clean: np.ndarray | None = None  # attack, noise: the source's stored clean outcomes, when known
-    advset: FileRecord | None = None  # evaluation, pilot: the source's adversarial set
-    attack_unit: int | None = None  # evaluation, pilot: the unit that made it
-    keep: np.ndarray | None = None  # evaluation: the target's clean outcomes; pilot: those on the pilot images
 
 
 class RunStore:
@@ -177,7 +108,7 @@ class RunStore:
         """Adversarial sets of `plan` whose file is gone or has another size than recorded: each is dropped
         and its attack unit made pending again, so the run recomputes it (checking sizes costs no reading)."""
         rows = self.conn.execute("SELECT s.unit, s.path, s.bytes FROM units u JOIN adversarial_sets s "
-                                 f"ON s.unit = u.id WHERE u.kind = 'attack' AND {_IN_PLAN}", plan.params).fetchall()
+                                 f"ON s.unit = u.id WHERE u.kind = 'attack' AND {IN_PLAN}", plan.params).fetchall()
         lost = []
         for unit, path, size in rows:
             file = resolve(self.run_dir, path)
@@ -247,12 +178,12 @@ class RunStore:
         now = time.time()
         with transaction(c):
             self._take_back_stale(now)
-            first = c.execute(_CLAIMABLE, plan.params).fetchone()
+            first = c.execute(CLAIMABLE, plan.params).fetchone()
             if first is None:
                 return []
             rows = [first]
             if first[1] in ("evaluation", "pilot") and limit > 1:
-                rows += c.execute(_CLAIMABLE_FOR_TARGET, {**plan.params, "kind": first[1], "target": first[3],
+                rows += c.execute(CLAIMABLE_FOR_TARGET, {**plan.params, "kind": first[1], "target": first[3],
                                                           "first": first[0], "more": limit - 1}).fetchall()
             return [self._take(plan, worker, now, *row) for row in rows]
 
@@ -345,19 +276,19 @@ class RunStore:
 
     def progress(self, plan: Plan) -> Counter:
         """Units of `plan` by (kind, status)."""
-        rows = self.conn.execute(f"SELECT u.kind, u.status, COUNT(*) FROM units u WHERE {_IN_PLAN} "
+        rows = self.conn.execute(f"SELECT u.kind, u.status, COUNT(*) FROM units u WHERE {IN_PLAN} "
                                  "GROUP BY u.kind, u.status", plan.params)
         return Counter({(kind, status): n for kind, status, n in rows})
 
     def units_to_do(self, plan: Plan) -> list[tuple[str, int, int | None]]:
         """(kind, source, target or None) of every unit of `plan` that is not done."""
         return self.conn.execute(f"SELECT u.kind, u.source, u.target FROM units u WHERE u.status != 'done' "
-                                 f"AND {_IN_PLAN} ORDER BY u.id", plan.params).fetchall()
+                                 f"AND {IN_PLAN} ORDER BY u.id", plan.params).fetchall()
 
     def done_pairs(self, plan: Plan) -> list[tuple[int, int]]:
         """(i, j) label indices, i < j, of `plan`'s pairs whose evaluations are done in both directions."""
         done = set(self.conn.execute(f"SELECT u.source, u.target FROM units u WHERE u.kind = 'evaluation' "
-                                     f"AND u.status = 'done' AND {_IN_PLAN}", plan.params).fetchall())
+                                     f"AND u.status = 'done' AND {IN_PLAN}", plan.params).fetchall())
         ids = plan.model_ids
         return [(i, j) for i in range(len(ids)) for j in range(i + 1, len(ids))
                 if (ids[i], ids[j]) in done and (ids[j], ids[i]) in done]
@@ -367,7 +298,7 @@ class RunStore:
         ArchsimError when an attack is not done."""
         records = {source: FileRecord(path, sha, size) for source, path, sha, size in self.conn.execute(
             f"SELECT u.source, s.path, s.sha256, s.bytes FROM units u JOIN adversarial_sets s ON s.unit = u.id "
-            f"WHERE u.kind = 'attack' AND u.status = 'done' AND {_IN_PLAN}", plan.params)}
+            f"WHERE u.kind = 'attack' AND u.status = 'done' AND {IN_PLAN}", plan.params)}
         missing = [label for label, model in zip(plan.labels, plan.model_ids) if model not in records]
         if missing:
             raise ArchsimError(f"the run store has no adversarial set for {', '.join(missing)} yet")
@@ -388,12 +319,12 @@ class RunStore:
         adv = np.full((len(plan.labels), len(plan.labels), n), -1, dtype=np.int8)
         for source, target, blob in self.conn.execute(
                 f"SELECT u.source, u.target, o.correct FROM units u JOIN adversarial_outcomes o ON o.unit = u.id "
-                f"WHERE u.kind = 'evaluation' AND {_IN_PLAN}", plan.params):
+                f"WHERE u.kind = 'evaluation' AND {IN_PLAN}", plan.params):
             for s in index[source]:
                 adv[s, index[target]] = np.frombuffer(blob, dtype=np.int8)
         noise = np.full((len(plan.labels), n), -1, dtype=np.int8)
         rows = self.conn.execute(f"SELECT u.source, o.correct FROM units u JOIN adversarial_outcomes o ON o.unit = u.id "
-                                 f"WHERE u.kind = 'noise' AND {_IN_PLAN}", plan.params).fetchall()
+                                 f"WHERE u.kind = 'noise' AND {IN_PLAN}", plan.params).fetchall()
         for source, blob in rows:
             noise[index[source]] = np.frombuffer(blob, dtype=np.int8)
         observed = None
@@ -420,7 +351,7 @@ class RunStore:
         for kind, source, target, blob in self.conn.execute(
                 f"SELECT u.kind, u.source, u.target, o.correct FROM units u JOIN adversarial_outcomes o "
                 f"ON o.unit = u.id WHERE (u.kind = 'pilot' OR (u.kind = 'evaluation' AND u.source = u.target)) "
-                f"AND u.status = 'done' AND {_IN_PLAN}", plan.params):
+                f"AND u.status = 'done' AND {IN_PLAN}", plan.params):
             for s in index[source]:
                 adv[s, index[target]] = np.frombuffer(blob, dtype=np.int8)[images]
         return SATResult(list(plan.labels), clean, adv, eps_s, image_ids=[plan.image_ids[i] for i in images])
