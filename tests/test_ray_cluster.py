@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -154,8 +155,7 @@ def test_two_nodes_and_a_node_killed_mid_run(cluster, zoo_specs, tmp_path):
     killed = tmp_path / "killed"
     proc = ray_sat(config, killed, cluster)
     try:
-        while not (killed / "store.sqlite").is_file() or not query(
-                killed, "SELECT 1 FROM unit_runs WHERE result = 'done'"):
+        while not some_unit_done(killed):
             assert proc.poll() is None, proc.stdout.read()
             assert time.time() < deadline, "no unit finished"
             time.sleep(0.1)
@@ -166,3 +166,14 @@ def test_two_nodes_and_a_node_killed_mid_run(cluster, zoo_specs, tmp_path):
     assert left > 0, output  # the node died during the run, not after it
     assert (killed / "sat.csv").read_text() == (local / "sat.csv").read_text()
     assert query(killed, OUTCOMES) == query(local, OUTCOMES)
+
+
+def some_unit_done(run_dir) -> bool:
+    """Whether the store in run_dir has a finished unit; False while its database is missing or still being set up
+    (the file exists a moment before its tables)."""
+    if not (run_dir / "store.sqlite").is_file():
+        return False
+    try:
+        return bool(query(run_dir, "SELECT 1 FROM unit_runs WHERE result = 'done'"))
+    except sqlite3.OperationalError:
+        return False
