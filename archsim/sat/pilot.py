@@ -83,11 +83,11 @@ def combine(completion: Completion, pilot_sat: np.ndarray, variance: np.ndarray)
     """(values, half_width): at the completion's predicted pairs, the precision-weighted mean of its prediction
     and the pilot's `pilot_sat` with their 95% half-width (module docstring); elsewhere the completion's values
     and NaN."""
-    v_c = max(completion.cv_rmse ** 2, 1e-12)
-    with np.errstate(divide="ignore"):
-        precision = 1 / v_c + np.where(np.isfinite(variance), 1 / np.maximum(variance, 1e-12), 0.0)
-    weight = np.where(np.isfinite(variance), (1 / np.maximum(variance, 1e-12)) / precision, 0.0)
-    mixed = (1 - weight) * completion.values + weight * np.where(np.isfinite(variance), pilot_sat, 0.0)
+    finite = np.isfinite(variance)
+    pilot_precision = np.where(finite, 1 / np.maximum(np.where(finite, variance, 1.0), 1e-12), 0.0)
+    precision = 1 / max(completion.cv_rmse ** 2, 1e-12) + pilot_precision
+    weight = pilot_precision / precision
+    mixed = (1 - weight) * completion.values + weight * np.where(finite, pilot_sat, 0.0)
     values = np.where(completion.predicted, mixed, completion.values)
     return values, np.where(completion.predicted, Z95 / np.sqrt(precision), np.nan)
 
